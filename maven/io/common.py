@@ -1,0 +1,151 @@
+"""Shared steps of every reader: open (optionally gzipped) text, clean arrays into records.
+
+Readers turn native rows into numpy arrays, then call :func:`build_spectrum` and
+:func:`build_lightcurve`, which drop unusable rows *with a counted reason* (recorded in the
+``skipped`` mapping the caller passes, later ``Supernova.skipped``) and build validated records.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from maven.data.records import LightCurve, Spectrum
+from maven.errors import FormatError, ValidationError
+
+__all__ = ["read_text", "read_head", "build_spectrum", "build_lightcurve", "count"]
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a file, gunzipped when it ends in ``.gz``.
+
+    Raises:
+        FormatError: unreadable, not gzip although named so, or not UTF-8/Latin-1 text.
+    """
+    path = Path(path)
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise FormatError(f"{path}: cannot read: {exc}") from None
+    if b"\x00" in raw[:4096]:
+        raise FormatError(f"{path}: binary content, not a text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_head(path: str | Path, n: int = 4096) -> str:
+    """The first ``n`` characters of a (possibly gzipped) file, '' when unreadable."""
+    path = Path(path)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read(n)
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read(n)
+    except (OSError, EOFError):
+        return ""
+    return raw.decode("utf-8", errors="replace")
+
+
+def count(skipped: dict[str, int], reason: str, n: int = 1) -> None:
+    """Add ``n`` to ``skipped[reason]`` (no-op for 0)."""
+    if n:
+        skipped[reason] = skipped.get(reason, 0) + int(n)
+
+
+def build_spectrum(
+    wavelength,
+    flux,
+    flux_err=None,
+    *,
+    object_id: str,
+    skipped: dict[str, int],
+    mjd: float | None = None,
+    instrument: str | None = None,
+    flux_unit: str = "erg/s/cm2/A",
+    meta: dict | None = None,
+) -> Spectrum | None:
+    """Clean and build a :class:`Spectrum`; ``None`` (counted) when nothing usable is left.
+
+    Non-finite rows are dropped; a wavelength column in decreasing order is reversed;
+    repeated wavelengths keep their first row; an error column with any non-positive or
+    non-finite value is dropped as a whole (counted) rather than patched.
+    """
+    w = np.asarray(wavelength, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    e = None if flux_err is None else np.asarray(flux_err, dtype=np.float64)
+    ok = np.isfinite(w) & np.isfinite(f)
+    count(skipped, "spectrum pixel with non-finite wavelength or flux", int((~ok).sum()))
+    w, f = w[ok], f[ok]
+    if e is not None:
+        e = e[ok]
+    if w.size >= 2 and w[0] > w[-1]:
+        w, f = w[::-1], f[::-1]
+        e = None if e is None else e[::-1]
+    if w.size >= 2:
+        order = np.argsort(w, kind="stable")
+        if not np.array_equal(order, np.arange(w.size)):
+            count(skipped, "spectrum with unsorted wavelengths (sorted)")
+            w, f = w[order], f[order]
+            e = None if e is None else e[order]
+        rep = np.concatenate([[False], np.diff(w) <= 0])
+        count(skipped, "spectrum pixel with repeated wavelength", int(rep.sum()))
+        w, f = w[~rep], f[~rep]
+        e = None if e is None else e[~rep]
+    if e is not None and not (np.isfinite(e).all() and (e > 0).all()):
+        count(skipped, "spectrum error column with non-positive values (errors dropped)")
+        e = None
+    if w.size < 2:
+        count(skipped, "spectrum with fewer than 2 usable pixels")
+        return None
+    try:
+        return Spectrum(
+            w,
+            f,
+            e,
+            mjd=mjd,
+            instrument=instrument,
+            flux_unit=flux_unit,
+            meta=meta or {},
+            object_id=object_id,
+        )
+    except ValidationError as exc:
+        count(skipped, f"invalid spectrum ({exc.field})")
+        return None
+
+
+def build_lightcurve(
+    time,
+    band,
+    flux,
+    flux_err,
+    detected=None,
+    *,
+    object_id: str,
+    skipped: dict[str, int],
+) -> LightCurve | None:
+    """Clean and build a :class:`LightCurve`; ``None`` when no point survives.
+
+    Points with a non-finite time, flux or error, or a non-positive error, are dropped and
+    counted; everything else is left to :class:`LightCurve` validation.
+    """
+    t = np.asarray(time, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float64)
+    e = np.asarray(flux_err, dtype=np.float64)
+    b = np.asarray(band, dtype=object)
+    d = np.ones(t.size, dtype=bool) if detected is None else np.asarray(detected, dtype=bool)
+    if not (t.size == f.size == e.size == b.size == d.size):
+        raise FormatError(f"{object_id}: photometry columns differ in length")
+    ok = np.isfinite(t) & np.isfinite(f)
+    count(skipped, "photometric point with non-finite time or flux", int((~ok).sum()))
+    good_err = np.isfinite(e) & (e > 0)
+    count(skipped, "photometric point without a positive uncertainty", int((ok & ~good_err).sum()))
+    ok &= good_err
+    if not ok.any():
+        return None
+    return LightCurve(t[ok], b[ok], f[ok], e[ok], d[ok], object_id=object_id)
