@@ -44,7 +44,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -230,7 +230,7 @@ for _b, _f in (("U", "Us"), ("B", "B"), ("V", "V"), ("r", "r"), ("i", "i")):
         _register(f"cfa4{_p}::{_b}", _piscola, (f"CFA4/{_p}_{_b}.dat",), "Vega" if _b in "UBV" else "AB")
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_band(name: str | Band) -> Band:
     """The :class:`Band` with canonical ``name`` (a :class:`Band` is returned unchanged).
 
@@ -240,9 +240,11 @@ def get_band(name: str | Band) -> Band:
     if isinstance(name, Band):
         return name
     if name not in _SPECS:
-        stem = str(name).split("::")[-1].lower()
-        close = [n for n in _SPECS if n.split("::")[-1].lower() == stem][:8]
-        hint = f"; bands with that letter: {close}" if close else ""
+        prefix, _, stem = str(name).lower().rpartition("::")
+        close = [n for n in _SPECS if n.lower().startswith(prefix + "::")] if prefix else []
+        close += [n for n in _SPECS if n.split("::")[-1].lower() == stem and n not in close]
+        close = close[:10]
+        hint = f"; close names: {close}" if close else ""
         raise UnknownBandError(f"unknown band {name!r}{hint} (see maven.data.bands.list_bands())")
     loader, args, magsys, note = _SPECS[name]
     wave, trans, source = loader(*args)

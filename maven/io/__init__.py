@@ -1,0 +1,172 @@
+"""Readers and writers: every native format in, one parquet dataset format out.
+
+>>> from maven.io import read_supernovae
+>>> sne = read_supernovae("path/to/folder")          # doctest: +SKIP
+>>> sne.skipped_files                                 # doctest: +SKIP
+[('path/to/folder/notes.pdf', 'format not recognised')]
+
+Formats (guessed from content, or named with ``format=``): see :func:`get_formats`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from maven.data.records import Supernova
+from maven.errors import FormatError, MavenError
+from maven.io.common import read_head
+from maven.io.dataset import (
+    SCHEMA,
+    is_dataset,
+    iter_supernovae,
+    load_dataset,
+    read_dataset,
+    write_dataset,
+)
+
+__all__ = [
+    "get_formats",
+    "guess_format",
+    "SupernovaList",
+    "read_supernovae",
+    "iter_files",
+    "write_dataset",
+    "read_dataset",
+    "iter_supernovae",
+    "load_dataset",
+    "SCHEMA",
+]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A named format: ``sniff(path, head) -> bool`` and ``read(path) -> list[Supernova]``."""
+
+    name: str
+    sniff: Callable[[Path, str], bool]
+    read: Callable[[Path], list[Supernova]]
+    description: str
+
+
+def _sniff_parquet(path: Path, head: str) -> bool:
+    return path.suffix == ".parquet"
+
+
+@lru_cache(maxsize=1)
+def get_formats() -> dict[str, Reader]:
+    """All readers, in the order tried when guessing (the first whose ``sniff`` says yes)."""
+    from maven.io import ascii_spectrum, containers, osc, snana, tables, ztf
+
+    readers = [
+        Reader("maven_dataset", _sniff_parquet, read_dataset, "maven parquet dataset shard"),
+        *containers.READERS,
+        Reader(osc.FORMAT, osc.sniff, osc.read, "Open Supernova Catalog JSON"),
+        Reader(ztf.FORMAT_BTS, ztf.sniff_bts, ztf.read_bts, "ZTF BTS CSV (time,mag,magerr,band)"),
+        Reader(ztf.FORMAT_FORCED, ztf.sniff_forced, ztf.read_forced, "ZTF forced photometry"),
+        Reader(tables.FORMAT, tables.sniff, tables.read, "sncosmo-style table (ECSV/FITS/CSV)"),
+        Reader(snana.FORMAT, snana.sniff, snana.read, "SNANA text light curve"),
+        Reader(ascii_spectrum.FORMAT, ascii_spectrum.sniff, ascii_spectrum.read, "ASCII spectrum"),
+    ]
+    return {r.name: r for r in readers}
+
+#: Files that describe data rather than hold it; a folder read passes over them silently.
+_NOT_DATA = ("readme", "provenance", "license", "index.csv", "bts.csv", "manifest.json",
+             "maven_dataset.json", "yr1_allsne_samplefile")
+_NOT_DATA_SUFFIXES = (".md", ".rst", ".pdf", ".png", ".jpg", ".py", ".yaml", ".yml")
+
+
+class SupernovaList(list):
+    """A list of :class:`Supernova` that also reports the files it could not read.
+
+    Attributes:
+        skipped_files: ``(path, reason)`` for every file that was not read.
+        formats: ``format -> number of files read``.
+    """
+
+    def __init__(self, items=(), skipped_files=None, formats=None):
+        super().__init__(items)
+        self.skipped_files: list[tuple[str, str]] = list(skipped_files or [])
+        self.formats: dict[str, int] = dict(formats or {})
+
+
+def guess_format(path: str | Path) -> str:
+    """The name of the format that reads ``path``.
+
+    Raises:
+        FormatError: no reader recognises the file.
+    """
+    path = Path(path)
+    head = "" if path.suffix == ".parquet" else read_head(path)
+    for reader in get_formats().values():
+        if reader.sniff(path, head):
+            return reader.name
+    raise FormatError(f"{path}: format not recognised (known: {', '.join(get_formats())})")
+
+
+def iter_files(folder: str | Path) -> Iterator[Path]:
+    """Data files under ``folder`` (recursively, sorted), skipping docs and catalogues."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            low = name.lower()
+            if name.startswith(".") or low.endswith(_NOT_DATA_SUFFIXES):
+                continue
+            if any(low.startswith(p) for p in _NOT_DATA):
+                continue
+            yield Path(root) / name
+
+
+def read_supernovae(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    errors: str = "skip",
+    progress: bool | None = None,
+) -> SupernovaList:
+    """Read supernovae from a file or a folder (recursively), in any supported format.
+
+    Args:
+        path: a file, a folder of files, or a maven parquet dataset folder.
+        format: one of :func:`get_formats`; guessed per file from its content when ``None``.
+        errors: ``"skip"`` records unreadable files in ``skipped_files``; ``"raise"`` raises.
+            A single file that cannot be read always raises.
+        progress: show a progress bar (default: for folders of more than 50 files).
+
+    Returns:
+        a :class:`SupernovaList` (a ``list[Supernova]`` with ``skipped_files``).
+
+    Raises:
+        FormatError: the path does not exist, the format is unknown, or a file is unreadable.
+    """
+    path = Path(path)
+    if errors not in ("skip", "raise"):
+        raise MavenError(f"errors must be 'skip' or 'raise', got {errors!r}")
+    formats = get_formats()
+    if format is not None and format not in formats:
+        raise FormatError(f"unknown format {format!r}; known: {', '.join(formats)}")
+    if not path.exists():
+        raise FormatError(f"{path}: no such file or folder")
+    if path.is_file():
+        name = format or guess_format(path)
+        return SupernovaList(formats[name].read(path), formats={name: 1})
+    if format in (None, "maven_dataset") and (path / "maven_dataset.json").exists():
+        return SupernovaList(read_dataset(path), formats={"maven_dataset": 1})
+    files = list(iter_files(path))
+    show = progress if progress is not None else len(files) > 50
+    out = SupernovaList()
+    from tqdm.auto import tqdm
+
+    for f in tqdm(files, desc=f"reading {path.name}", unit="file", disable=not show):
+        try:
+            name = format or guess_format(f)
+            out.extend(formats[name].read(f))
+            out.formats[name] = out.formats.get(name, 0) + 1
+        except MavenError as exc:
+            if errors == "raise":
+                raise
+            out.skipped_files.append((str(f), str(exc)))
+    return out
