@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -42,7 +44,7 @@ def summarize(
         skipped.update(sn.skipped)
         unplaceable.update(sn.meta.get("unplaceable_bands", {}))
     redshifts = [sn.redshift for sn in supernovae if sn.redshift is not None]
-    reasons = Counter(_short_reason(r) for _, r in skipped_files)
+    reasons = Counter(_short_reason(p, r) for p, r in skipped_files)
     return {
         "n_supernovae": len(supernovae),
         "per_class": dict(by_class.most_common()),
@@ -61,9 +63,14 @@ def summarize(
     }
 
 
-def _short_reason(reason: str) -> str:
-    """A file-skip message without its path, so equal reasons group together."""
-    return reason.split(": ", 1)[-1] if ": " in reason else reason
+def _short_reason(path: str, reason: str) -> str:
+    """A file-skip message without its path, object name and counts, so equal reasons group."""
+    if reason.startswith(f"{path}: "):
+        reason = reason[len(path) + 2 :]
+    name = Path(path).name.split(".")[0]
+    if reason.startswith(f"{name}: "):
+        reason = reason[len(name) + 2 :]
+    return re.sub(r"\s*\(.*\)\s*$", "", reason)
 
 
 def format_summary(summary: dict) -> str:

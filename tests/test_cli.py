@@ -1,0 +1,44 @@
+import json
+
+import sncosmo
+
+from maven.cli import main
+from maven.io.tables import from_table, write_table
+
+
+def _folder(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    sn = from_table(sncosmo.load_example_data(), object_id="ex1")
+    sn.type_raw, sn.redshift = "SN IIP", 0.05
+    write_table(sn, data / "ex1.ecsv")
+    (data / "ZTF20aaaaaaa.csv").write_text("time,mag,magerr,band\n58685.5,19.0,0.1,R\n")
+    (data / "README.md").write_text("docs are passed over")
+    (data / "garbage.dat").write_text("\x00\x01 not data")
+    return data
+
+
+def test_info_and_convert(tmp_path, capsys):
+    data = _folder(tmp_path)
+    assert main(["info", str(data), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_supernovae"] == 2
+    assert info["per_class"] == {"II": 1, "unknown": 1}
+    assert info["skipped_files"] == 1 and info["skipped_file_list"][0]["path"].endswith("garbage.dat")
+    assert info["bands"]["ztf::r"] == 1
+    out = tmp_path / "ds"
+    assert main(["convert", str(data), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "wrote 2 supernovae" in text
+    assert main(["info", str(out), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["n_supernovae"] == 2 and again["bands"] == info["bands"]
+    assert main(["info", str(out)]) == 0
+    assert "per class" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("maven info: error:") and "no such file" in err
+    assert main(["convert", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
