@@ -16,7 +16,7 @@ from maven import MavenError
 from maven.data.bands import resolve_band
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.data.summary import format_summary, summarize
-from maven.io import read_supernovae, read_dataset, write_dataset
+from maven.io import read_dataset, read_supernovae, write_dataset
 from maven.io.tables import from_table
 from maven.plotting import plot_supernova
 
@@ -34,8 +34,10 @@ def demo_readers(out: Path) -> Supernova:
     sn = from_table(table, object_id="sncosmo-example", source="sncosmo.load_example_data()")
     lc = sn.lightcurve
     print(f"{sn.id}: {len(lc)} points in {lc.bands}, z={sn.redshift}")
-    print(f"zero point 25 (sncosmo) -> uJy (AB 23.9): first flux {table['flux'][0]:.4f} -> "
-          f"{lc.flux[np.argsort(lc.time)][0]:.4f} uJy")
+    print(
+        f"zero point 25 (sncosmo) -> uJy (AB 23.9): first flux {table['flux'][0]:.4f} -> "
+        f"{lc.flux[np.argsort(lc.time)][0]:.4f} uJy"
+    )
     png = out / "example_lightcurve.png"
     plot_supernova(sn, png)
     print(f"plot: {png}")
@@ -59,8 +61,10 @@ def demo_bands() -> None:
         where = ", ".join(f"{k}={v}" for k, v in ctx.items()) or "no context"
         try:
             b = resolve_band(band, **ctx)
-            print(f"  {band!r:8} ({where:34}) -> {b.name:12} lambda_eff={b.wave_eff:6.0f} A  "
-                  f"m_AB-m_Vega={b.vega_to_ab:+.3f}")
+            print(
+                f"  {band!r:8} ({where:34}) -> {b.name:12} lambda_eff={b.wave_eff:6.0f} A  "
+                f"m_AB-m_Vega={b.vega_to_ab:+.3f}"
+            )
         except MavenError as exc:
             print(f"  {band!r:8} ({where:34}) -> skipped: {exc}")
 
@@ -69,12 +73,17 @@ def demo_validation() -> None:
     _section("3. validation: bad records get errors naming object and field")
     t = np.array([1.0, 2.0, 3.0])
     bad = {
-        "NaN flux": lambda: LightCurve(t, ["ztf::g"] * 3, [1, np.nan, 2], [1, 1, 1], object_id="SN-a"),
-        "negative error": lambda: LightCurve(t, ["ztf::g"] * 3, [1, 2, 3], [1, -1, 1], object_id="SN-b"),
+        "NaN flux": lambda: LightCurve(
+            t, ["ztf::g"] * 3, [1, np.nan, 2], [1, 1, 1], object_id="SN-a"
+        ),
+        "negative error": lambda: LightCurve(
+            t, ["ztf::g"] * 3, [1, 2, 3], [1, -1, 1], object_id="SN-b"
+        ),
         "empty light curve": lambda: LightCurve([], [], [], [], object_id="SN-c"),
         "decreasing wavelength": lambda: Spectrum([5000, 4000, 6000], [1, 2, 3], object_id="SN-d"),
-        "JD given as MJD": lambda: LightCurve(t + 2459000, ["ztf::g"] * 3, [1, 2, 3], [1, 1, 1],
-                                              object_id="SN-e"),
+        "JD given as MJD": lambda: LightCurve(
+            t + 2459000, ["ztf::g"] * 3, [1, 2, 3], [1, 1, 1], object_id="SN-e"
+        ),
     }
     for what, make in bad.items():
         try:
@@ -82,9 +91,13 @@ def demo_validation() -> None:
             print(f"  {what:22} -> accepted (unexpected)")
         except MavenError as exc:
             print(f"  {what:22} -> {type(exc).__name__}: {exc}")
-    lc = LightCurve([3.0, 1.0, 2.0, 1.0], ["ztf::r"] * 4, [3, 1, 2, 1], [1, 1, 1, 1], object_id="SN-f")
+    lc = LightCurve(
+        [3.0, 1.0, 2.0, 1.0], ["ztf::r"] * 4, [3, 1, 2, 1], [1, 1, 1, 1], object_id="SN-f"
+    )
     sn = Supernova("SN-f", lightcurve=lc)
-    print(f"  unsorted times + a duplicate -> fixed: times {lc.time.tolist()}, skipped {sn.skipped}")
+    print(
+        f"  unsorted times + a duplicate -> fixed: times {lc.time.tolist()}, skipped {sn.skipped}"
+    )
 
 
 def demo_dataset(sn: Supernova, out: Path) -> None:

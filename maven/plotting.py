@@ -39,7 +39,9 @@ def plot_supernova(sn: Supernova, path: str | Path | None = None):
     n_panels = int(sn.lightcurve is not None) + int(bool(sn.spectra))
     fig, axes = plt.subplots(1, n_panels, figsize=(6.5 * n_panels, 4.2), squeeze=False)
     axes = list(axes[0])
-    title = f"{sn.id}  type={sn.type_raw or '?'}  z={sn.redshift if sn.redshift is not None else '?'}"
+    title = (
+        f"{sn.id}  type={sn.type_raw or '?'}  z={sn.redshift if sn.redshift is not None else '?'}"
+    )
     if sn.lightcurve is not None:
         ax = axes.pop(0)
         lc = sn.lightcurve
@@ -48,8 +50,16 @@ def plot_supernova(sn: Supernova, path: str | Path | None = None):
             det = m & lc.detected
             lim = m & ~lc.detected
             c = _band_colour(band)
-            ax.errorbar(lc.time[det], lc.flux[det], lc.flux_err[det], fmt="o", ms=3, color=c,
-                        label=f"{band} ({int(m.sum())})", elinewidth=0.8)
+            ax.errorbar(
+                lc.time[det],
+                lc.flux[det],
+                lc.flux_err[det],
+                fmt="o",
+                ms=3,
+                color=c,
+                label=f"{band} ({int(m.sum())})",
+                elinewidth=0.8,
+            )
             ax.plot(lc.time[lim], 3 * lc.flux_err[lim], "v", mfc="none", color=c, ms=4)
         ax.set_xlabel("MJD")
         ax.set_ylabel("flux [uJy]  (AB zp 23.9)")

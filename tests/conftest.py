@@ -16,8 +16,10 @@ REAL_DATA = Path(os.environ.get("MAVEN_REAL_DATA", SHARED_DATA / "real"))
 def real_data() -> Path:
     """../shared/data/real, or skip: it exists on the team's machines and in CI only."""
     if not (REAL_DATA / "index.csv").exists():
-        pytest.skip(f"real data not found at {REAL_DATA} (set MAVEN_REAL_DATA); "
-                    "a user's clone has no ../shared")
+        pytest.skip(
+            f"real data not found at {REAL_DATA} (set MAVEN_REAL_DATA); "
+            "a user's clone has no ../shared"
+        )
     return REAL_DATA
 
 

@@ -8,10 +8,20 @@ from maven.data.bands import ab_offset, get_band, list_bands, resolve_band
 
 # Published m_AB - m_Vega: Blanton & Roweis 2007 (Bessell, 2MASS), Breeveld+11 (Swift UVOT).
 PUBLISHED_VEGA_TO_AB = {
-    "bessell::U": 0.79, "bessell::B": -0.09, "bessell::V": 0.02, "bessell::R": 0.21,
-    "bessell::I": 0.45, "2mass::J": 0.91, "2mass::H": 1.39, "2mass::Ks": 1.85,
-    "swift::uvw2": 1.73, "swift::uvm2": 1.69, "swift::uvw1": 1.51, "swift::u": 1.02,
-    "swift::b": -0.13, "swift::v": -0.01,
+    "bessell::U": 0.79,
+    "bessell::B": -0.09,
+    "bessell::V": 0.02,
+    "bessell::R": 0.21,
+    "bessell::I": 0.45,
+    "2mass::J": 0.91,
+    "2mass::H": 1.39,
+    "2mass::Ks": 1.85,
+    "swift::uvw2": 1.73,
+    "swift::uvm2": 1.69,
+    "swift::uvw1": 1.51,
+    "swift::u": 1.02,
+    "swift::b": -0.13,
+    "swift::v": -0.01,
 }
 
 
@@ -96,18 +106,34 @@ def test_magnitude_systems():
 
 # reference curves in ../shared/data/templates/filters: (file, wavelength unit, maven band)
 REFERENCE = [
-    ("ztf/P48_g.dat", 1, "ztf::g"), ("ztf/P48_R.dat", 1, "ztf::r"), ("ztf/P48_I.dat", 1, "ztf::i"),
+    ("ztf/P48_g.dat", 1, "ztf::g"),
+    ("ztf/P48_R.dat", 1, "ztf::r"),
+    ("ztf/P48_I.dat", 1, "ztf::i"),
     *[(f"lsst/total_{b}.dat.gz", 10, f"lsst::{b}") for b in "ugrizy"],
     *[(f"ps1/ps1_{b}.dat", 10, f"ps1::{b}") for b in "grizyw"],
     *[(f"sdss/sdss_{b}.dat", 1, f"sdss::{b}") for b in "ugriz"],
-    ("bessell/bessell_ux.dat", 1, "bessell::U"), ("bessell/bessell_b.dat", 1, "bessell::B"),
-    ("bessell/bessell_v.dat", 1, "bessell::V"), ("bessell/bessell_r.dat", 1, "bessell::R"),
+    ("bessell/bessell_ux.dat", 1, "bessell::U"),
+    ("bessell/bessell_b.dat", 1, "bessell::B"),
+    ("bessell/bessell_v.dat", 1, "bessell::V"),
+    ("bessell/bessell_r.dat", 1, "bessell::R"),
     ("bessell/bessell_i.dat", 1, "bessell::I"),
-    ("atlas/ATLAS_c.dat", 1, "atlas::c"), ("atlas/ATLAS_o.dat", 1, "atlas::o"),
-    *[(f"swift_uvot/Swift_UVOT.{f}.dat", 1, f"swift::{b}") for f, b in
-      [("UVW2", "uvw2"), ("UVM2", "uvm2"), ("UVW1", "uvw1"), ("U", "u"), ("B", "b"), ("V", "v")]],
-    ("2mass/twomass-J.ecsv", 1, "2mass::J"), ("2mass/twomass-H.ecsv", 1, "2mass::H"),
-    ("2mass/twomass-Ks.ecsv", 1, "2mass::Ks"), ("gaia/gaiadr3-G.ecsv", 1, "gaia::G"),
+    ("atlas/ATLAS_c.dat", 1, "atlas::c"),
+    ("atlas/ATLAS_o.dat", 1, "atlas::o"),
+    *[
+        (f"swift_uvot/Swift_UVOT.{f}.dat", 1, f"swift::{b}")
+        for f, b in [
+            ("UVW2", "uvw2"),
+            ("UVM2", "uvm2"),
+            ("UVW1", "uvw1"),
+            ("U", "u"),
+            ("B", "b"),
+            ("V", "v"),
+        ]
+    ],
+    ("2mass/twomass-J.ecsv", 1, "2mass::J"),
+    ("2mass/twomass-H.ecsv", 1, "2mass::H"),
+    ("2mass/twomass-Ks.ecsv", 1, "2mass::Ks"),
+    ("gaia/gaiadr3-G.ecsv", 1, "gaia::G"),
 ]
 
 
@@ -134,7 +160,9 @@ def test_curves_match_reference_files(filter_dir, rel, unit, name):
     band = get_band(name)
     ref_eff = np.trapezoid(w * t, w) / np.trapezoid(t, w)
     assert band.wave_eff == pytest.approx(ref_eff, rel=0.02)
-    grid = np.linspace(min(w.min(), band.wavelength.min()), max(w.max(), band.wavelength.max()), 4000)
+    grid = np.linspace(
+        min(w.min(), band.wavelength.min()), max(w.max(), band.wavelength.max()), 4000
+    )
     a = np.interp(grid, w, t, left=0, right=0)
     b = np.interp(grid, band.wavelength, band.transmission, left=0, right=0)
     a, b = a / np.trapezoid(a, grid), b / np.trapezoid(b, grid)

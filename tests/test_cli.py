@@ -24,7 +24,9 @@ def test_info_and_convert(tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["n_supernovae"] == 2
     assert info["per_class"] == {"II": 1, "unknown": 1}
-    assert info["skipped_files"] == 1 and info["skipped_file_list"][0]["path"].endswith("garbage.dat")
+    assert info["skipped_files"] == 1 and info["skipped_file_list"][0]["path"].endswith(
+        "garbage.dat"
+    )
     assert info["bands"]["ztf::r"] == 1
     out = tmp_path / "ds"
     assert main(["convert", str(data), "--out", str(out)]) == 0

@@ -32,14 +32,29 @@ def make_sn(i: int, spectra: bool = True, photometry: bool = True) -> Supernova:
     if spectra:
         w = np.linspace(3500, 9000, 50 + i)
         specs = [
-            Spectrum(w, rng.normal(1, 0.1, w.size), rng.uniform(0.01, 0.1, w.size), mjd=58050.5,
-                     instrument="SEDM", meta={"file": f"s{i}.ascii"}),
-            Spectrum(w * 1.01, rng.normal(1, 0.1, w.size), None, mjd=None,
-                     flux_unit="uncalibrated"),
+            Spectrum(
+                w,
+                rng.normal(1, 0.1, w.size),
+                rng.uniform(0.01, 0.1, w.size),
+                mjd=58050.5,
+                instrument="SEDM",
+                meta={"file": f"s{i}.ascii"},
+            ),
+            Spectrum(
+                w * 1.01, rng.normal(1, 0.1, w.size), None, mjd=None, flux_unit="uncalibrated"
+            ),
         ]
     return Supernova(
-        id=f"SN{i}", lightcurve=lc, spectra=specs, aliases=[f"ZTF{i}"], type_raw="SN Ia-91T",
-        redshift=0.01 * (i + 1), ra=10.0 + i, dec=-5.5, mwebv=None, source="test",
+        id=f"SN{i}",
+        lightcurve=lc,
+        spectra=specs,
+        aliases=[f"ZTF{i}"],
+        type_raw="SN Ia-91T",
+        redshift=0.01 * (i + 1),
+        ra=10.0 + i,
+        dec=-5.5,
+        mwebv=None,
+        source="test",
         meta={"truth": {"t0": 58010.25 + i, "x1": [0.1, -1.5]}, "n": i},
         skipped={"unplaceable band": i},
     )
@@ -48,12 +63,15 @@ def make_sn(i: int, spectra: bool = True, photometry: bool = True) -> Supernova:
 def test_round_trip_is_exact(tmp_path):
     sne = [make_sn(0), make_sn(1, spectra=False), make_sn(2, photometry=False), make_sn(3)]
     out = write_dataset(sne, tmp_path / "ds", shard_size=3)
-    assert sorted(p.name for p in out.glob("*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(p.name for p in out.glob("*.parquet")) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
     manifest = json.loads((out / "maven_dataset.json").read_text())
     assert manifest["n_supernovae"] == 4 and manifest["counts_per_type"] == {"Ia": 4}
     back = read_dataset(out)
     assert len(back) == 4
-    for a, b in zip(sne, back):
+    for a, b in zip(sne, back, strict=True):
         assert a.equals(b), a.id
     assert back[1].spectra == [] and back[2].lightcurve is None
     assert back[0].spectra[1].flux_err is None and back[0].spectra[1].mjd is None

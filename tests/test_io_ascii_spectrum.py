@@ -40,9 +40,11 @@ def test_two_columns_calibrated():
 
 
 def test_three_columns_comma_header_and_comments():
-    text = ("# object SN2099x\n% produced by hand\n@ another comment\n! and another\n"
-            "OBJECT = 'SN2099x' / FITS-like card\nEXPTIME: 600\n"
-            "wavelength,flux,flux_err\n" + table(WL, FLUX, SIGMA, sep=","))
+    text = (
+        "# object SN2099x\n% produced by hand\n@ another comment\n! and another\n"
+        "OBJECT = 'SN2099x' / FITS-like card\nEXPTIME: 600\n"
+        "wavelength,flux,flux_err\n" + table(WL, FLUX, SIGMA, sep=",")
+    )
     spec, skipped = parse(text, meta={"filename": "x.csv"})
     np.testing.assert_allclose(spec.flux_err, SIGMA, rtol=1e-9)
     assert spec.meta["columns"] == ["wavelength", "flux", "flux_err"]
@@ -52,8 +54,9 @@ def test_three_columns_comma_header_and_comments():
 
 def test_named_columns_pick_the_error_among_many():
     sky = np.full(31, 3e-16)
-    text = ("# wavelength flux sky_flux flux_unc pixel\n"
-            + table(WL, FLUX, sky, SIGMA, np.arange(31)))
+    text = "# wavelength flux sky_flux flux_unc pixel\n" + table(
+        WL, FLUX, sky, SIGMA, np.arange(31)
+    )
     spec, _ = parse(text)
     np.testing.assert_allclose(spec.flux_err, SIGMA, rtol=1e-9)
 
@@ -80,11 +83,14 @@ def test_inverse_variance():
     np.testing.assert_allclose(spec.flux_err, SIGMA, rtol=1e-6)
 
 
-@pytest.mark.parametrize("third,reason", [
-    (FLUX, "spectrum error column equal to the flux (dropped)"),
-    (np.ones(31), "spectrum error column with few distinct values, a flag (dropped)"),
-    (FLUX * 1e6, "spectrum error column implausible (dropped)"),
-])
+@pytest.mark.parametrize(
+    "third,reason",
+    [
+        (FLUX, "spectrum error column equal to the flux (dropped)"),
+        (np.ones(31), "spectrum error column with few distinct values, a flag (dropped)"),
+        (FLUX * 1e6, "spectrum error column implausible (dropped)"),
+    ],
+)
 def test_columns_that_are_not_errors_are_dropped(third, reason):
     spec, skipped = parse(table(WL, FLUX, third))
     assert spec.flux_err is None
@@ -135,8 +141,10 @@ def test_fortran_exponents_reversed_order_and_bad_lines():
     spec, skipped = parse("\n".join(lines))
     assert len(spec) == 30
     assert np.all(np.diff(spec.wavelength) > 0)
-    assert skipped == {"unparseable spectrum line": 2,
-                       "spectrum line with a different number of columns": 1}
+    assert skipped == {
+        "unparseable spectrum line": 2,
+        "spectrum line with a different number of columns": 1,
+    }
 
 
 def test_nan_pixels_and_too_few_pixels():
@@ -164,6 +172,15 @@ def test_read_sniff_gz(tmp_path):
     assert sn.source == f"ascii_spectrum:{path}"
 
 
+def test_sniff_looks_past_a_long_fits_header(tmp_path):
+    cards = "".join(f"# KEY{i:04d} = 'some value'          / a FITS card\n" for i in range(150))
+    path = tmp_path / "keck.ascii"
+    path.write_text(cards + "# wavelength flux\n" + table(WL, FLUX))
+    assert len(cards) > 4096
+    assert asp.sniff(path, read_head(path))
+    assert len(asp.read(path)[0].spectra[0]) == 31
+
+
 def test_sniff_rejects_other_formats(tmp_path):
     cases = {
         "lc.csv": "time,mag,magerr,band\n" + "58000,18.0,0.1,g\n" * 10,
@@ -188,18 +205,38 @@ def test_read_without_pixels_raises(tmp_path):
 # --------------------------------------------------------------------------- fuzz
 
 _FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-_cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                  st.integers(-10**30, 10**30).map(str),
-                  st.sampled_from(["nan", "-inf", "1D5", "#", "****", "", "wave", "flux", "var",
-                                   "err", "(nm)", "1e-17erg", "=", "ivar"]),
-                  st.text(max_size=5))
+_cell = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**30), 10**30).map(str),
+    st.sampled_from(
+        [
+            "nan",
+            "-inf",
+            "1D5",
+            "#",
+            "****",
+            "",
+            "wave",
+            "flux",
+            "var",
+            "err",
+            "(nm)",
+            "1e-17erg",
+            "=",
+            "ivar",
+        ]
+    ),
+    st.text(max_size=5),
+)
 _row = st.lists(_cell, min_size=0, max_size=5).map(lambda r: " ".join(r))
 
 
 @_FUZZ
-@given(st.lists(st.one_of(_row, st.text(max_size=20)), max_size=25),
-       st.sampled_from([None, "sigma", "variance", "ivar", "none", "bogus"]),
-       st.sampled_from([None, 0, 2, 5]))
+@given(
+    st.lists(st.one_of(_row, st.text(max_size=20)), max_size=25),
+    st.sampled_from([None, "sigma", "variance", "ivar", "none", "bogus"]),
+    st.sampled_from([None, 0, 2, 5]),
+)
 def test_fuzz_rows_only_maven_errors(rows, err_kind, err_col):
     try:
         parse("\n".join(rows), err_kind=err_kind, err_col=err_col)
@@ -217,8 +254,13 @@ def test_fuzz_text_only_maven_errors(text):
 
 
 @_FUZZ
-@given(st.lists(st.tuples(st.floats(-1e30, 1e30), st.floats(allow_nan=True),
-                          st.floats(allow_nan=True)), min_size=0, max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.floats(-1e30, 1e30), st.floats(allow_nan=True), st.floats(allow_nan=True)),
+        min_size=0,
+        max_size=30,
+    )
+)
 def test_fuzz_numeric_tables_only_maven_errors(rows):
     text = "\n".join(" ".join(repr(v) for v in r) for r in rows)
     try:

@@ -26,9 +26,19 @@ def ujy(mag: float) -> float:
 
 
 def snana(survey: str, snid: str, rows: list[str]) -> str:
-    return "\n".join([f"SURVEY: {survey}", f"SNID: {snid}", "IAUC: UNKNOWN",
-                      "VARLIST: MJD FLT FIELD FLUXCAL FLUXCALERR MAG MAGERR",
-                      *[f"OBS: {r}" for r in rows], "END:"]) + "\n"
+    return (
+        "\n".join(
+            [
+                f"SURVEY: {survey}",
+                f"SNID: {snid}",
+                "IAUC: UNKNOWN",
+                "VARLIST: MJD FLT FIELD FLUXCAL FLUXCALERR MAG MAGERR",
+                *[f"OBS: {r}" for r in rows],
+                "END:",
+            ]
+        )
+        + "\n"
+    )
 
 
 SPECTRUM = "\n".join(f"{w:.1f} {1e-16 * (1 + w / 1e4):.6e}" for w in range(4000, 7000, 10))
@@ -36,40 +46,89 @@ SPECTRUM = "\n".join(f"{w:.1f} {1e-16 * (1 + w / 1e4):.6e}" for w in range(4000,
 
 def pplus(**kw) -> dict:
     d = {
-        "name": "SN2099x", "type": "Ia", "type_note": "Pantheon+ sample",
-        "redshift_helio": 0.0123, "ra": 10.0, "dec": -20.0, "mwebv": 0.03,
+        "name": "SN2099x",
+        "type": "Ia",
+        "type_note": "Pantheon+ sample",
+        "redshift_helio": 0.0123,
+        "ra": 10.0,
+        "dec": -20.0,
+        "mwebv": 0.03,
         "t_peak_mjd": 60010.0,
         "photometry_snana": {
             "Pantheon+_Data/1_DATA/photometry/Foundation_DJ17/found2099x.txt": snana(
-                "FOUNDATION", "2099x", [f"60000.0 g MD {FLUXCAL_20} 100 20 0.01",
-                                        f"60001.0 r MD {FLUXCAL_20} 100 20 0.01"]),
+                "FOUNDATION",
+                "2099x",
+                [
+                    f"60000.0 g MD {FLUXCAL_20} 100 20 0.01",
+                    f"60001.0 r MD {FLUXCAL_20} 100 20 0.01",
+                ],
+            ),
             "Pantheon+_Data/1_DATA/photometry/SWIFT/SN2099x.dat": snana(
-                "SWIFT", "SN2099x", [f"60002.0 N NULL {FLUXCAL_20} 100 20 0.01",
-                                     f"60003.0 Q NULL {FLUXCAL_20} 100 20 0.01"]),
+                "SWIFT",
+                "SN2099x",
+                [
+                    f"60002.0 N NULL {FLUXCAL_20} 100 20 0.01",
+                    f"60003.0 Q NULL {FLUXCAL_20} 100 20 0.01",
+                ],
+            ),
         },
-        "spectra": [{"filename": "SN2099x_keck.ascii", "mjd": 60005.0, "ncols": 2,
-                     "meta": {"Instrument": "Keck1 - LRIS"}, "text": SPECTRUM}],
-        "n_spectra_total": 1, "wiserep_readme": {}, "_realdata": {},
+        "spectra": [
+            {
+                "filename": "SN2099x_keck.ascii",
+                "mjd": 60005.0,
+                "ncols": 2,
+                "meta": {"Instrument": "Keck1 - LRIS"},
+                "text": SPECTRUM,
+            }
+        ],
+        "n_spectra_total": 1,
+        "wiserep_readme": {},
+        "_realdata": {},
     }
     d.update(kw)
     return d
 
 
 def wiserep(**kw) -> dict:
-    var_text = "\n".join(f"{w:.1f} {2e-16:.6e} {(1e-17 * (1 + w / 1e4)) ** 2:.6e}"
-                         for w in range(4000, 7000, 10))
+    var_text = "\n".join(
+        f"{w:.1f} {2e-16:.6e} {(1e-17 * (1 + w / 1e4)) ** 2:.6e}" for w in range(4000, 7000, 10)
+    )
     d = {
-        "name": "SN2099y", "type_raw": "SN IIP", "type_coarse": "II", "redshift": 0.02,
-        "ra": None, "dec": None,
+        "name": "SN2099y",
+        "type_raw": "SN IIP",
+        "type_coarse": "II",
+        "redshift": 0.02,
+        "ra": None,
+        "dec": None,
         "coords_osc": {"ra": "10:40:39.33", "dec": "-39:03:52.7", "source": "osc:SN2099y"},
-        "aliases": ["PTF99y"], "wiserep_folders": ["SN2099y"], "n_spectra_in_readme": 3,
-        "n_spectra_usable": 3, "readme": {},
+        "aliases": ["PTF99y"],
+        "wiserep_folders": ["SN2099y"],
+        "n_spectra_in_readme": 3,
+        "n_spectra_usable": 3,
+        "readme": {},
         "spectra": [
-            {"filename": "a.ascii", "mjd": 60000.0, "instrument": "SEDM", "telescope": "P60",
-             "bibcode": "2099ABC", "contributor": None, "has_err": True, "err_col": 2,
-             "err_kind_guess": "variance", "wl_unit_guess": "angstrom", "text": var_text},
-            {"filename": "b.ascii", "mjd": 60001.0, "instrument": "X", "telescope": None,
-             "err_col": None, "err_kind_guess": None, "text": "not a spectrum\n"},
+            {
+                "filename": "a.ascii",
+                "mjd": 60000.0,
+                "instrument": "SEDM",
+                "telescope": "P60",
+                "bibcode": "2099ABC",
+                "contributor": None,
+                "has_err": True,
+                "err_col": 2,
+                "err_kind_guess": "variance",
+                "wl_unit_guess": "angstrom",
+                "text": var_text,
+            },
+            {
+                "filename": "b.ascii",
+                "mjd": 60001.0,
+                "instrument": "X",
+                "telescope": None,
+                "err_col": None,
+                "err_kind_guess": None,
+                "text": "not a spectrum\n",
+            },
         ],
     }
     d.update(kw)
@@ -114,9 +173,13 @@ def test_pplus_duplicates_across_surveys_and_bad_texts(tmp_path):
     d["spectra"].append({"filename": "nothing.dat"})
     (sn,) = containers.read(write(tmp_path, d))
     assert len(sn.lightcurve) == 3
-    assert sn.skipped == {"unplaceable band": 1, "duplicate photometric point": 2,
-                          "unreadable SNANA light curve": 1, "unreadable spectrum text": 1,
-                          "spectrum entry without text": 1}
+    assert sn.skipped == {
+        "unplaceable band": 1,
+        "duplicate photometric point": 2,
+        "unreadable SNANA light curve": 1,
+        "unreadable spectrum text": 1,
+        "spectrum entry without text": 1,
+    }
     assert len(sn.spectra) == 1
 
 
@@ -144,14 +207,17 @@ def test_guess_format_picks_the_container_readers(tmp_path):
     assert [r.name for r in containers.READERS] == ["pplus_wiserep", "wiserep"]
 
 
-@pytest.mark.parametrize("data,match", [
-    ("{not json", "malformed JSON"),
-    ([1, 2], "not a container"),
-    ({"name": "x", "other": 1}, "unknown container layout"),
-    (wiserep(spectra=[]), "no usable spectrum"),
-    (pplus(photometry_snana={}, spectra=[]), "no usable photometry or spectrum"),
-    (pplus(redshift_helio=99.0), "redshift"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        ("{not json", "malformed JSON"),
+        ([1, 2], "not a container"),
+        ({"name": "x", "other": 1}, "unknown container layout"),
+        (wiserep(spectra=[]), "no usable spectrum"),
+        (pplus(photometry_snana={}, spectra=[]), "no usable photometry or spectrum"),
+        (pplus(redshift_helio=99.0), "redshift"),
+    ],
+)
 def test_malformed_containers_raise_format_error(tmp_path, data, match):
     path = write(tmp_path, data)
     with pytest.raises(FormatError, match=match):
@@ -164,10 +230,17 @@ def test_malformed_containers_raise_format_error(tmp_path, data, match):
 @pytest.mark.realdata
 def test_real_containers_read_and_match_the_indexes(real_data):
     start = time.perf_counter()
-    index = {r["file"]: r for r in csv.DictReader((real_data / "index.csv").open())
-             if r["file"].startswith("pplus_wiserep/")}
-    index.update({"wiserep/" + r["file"]: r for r in
-                  csv.DictReader((real_data / "wiserep" / "index.csv").open())})
+    index = {
+        r["file"]: r
+        for r in csv.DictReader((real_data / "index.csv").open())
+        if r["file"].startswith("pplus_wiserep/")
+    }
+    index.update(
+        {
+            "wiserep/" + r["file"]: r
+            for r in csv.DictReader((real_data / "wiserep" / "index.csv").open())
+        }
+    )
     files = sorted(real_data.glob("pplus_wiserep/withspec/*.json.gz"))
     files += sorted(real_data.glob("wiserep/spectra/*.json.gz"))
     assert {p.relative_to(real_data).as_posix() for p in files} == set(index)
@@ -197,10 +270,12 @@ def test_real_containers_read_and_match_the_indexes(real_data):
     assert n_spectra == {"pplus": 326, "wiserep": 2330}
     assert no_mjd == ["tns_2016bew_2457462.440081015_SALT_RSS_0.dat"]  # container mjd is null
     assert set(skipped) <= {
-        "duplicate photometric point", "unparseable spectrum line",
+        "duplicate photometric point",
+        "unparseable spectrum line",
         "spectrum error column with non-positive values (errors dropped)",
         "spectrum error column with few distinct values, a flag (dropped)",
         "spectrum with unsorted wavelengths (sorted)",
         "spectrum error column equal to the flux (dropped)",
-        "spectrum error column implausible (dropped)"}, skipped
+        "spectrum error column implausible (dropped)",
+    }, skipped
     assert time.perf_counter() - start < 60

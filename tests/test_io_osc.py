@@ -67,8 +67,10 @@ def event(**kw) -> dict:
             {"value": "IIb", "source": "1"},
         ],
         "redshift": [{"value": "0.05", "source": "1"}, {"value": "0.051", "kind": "host"}],
-        "ra": [{"value": "12:30:00.0", "u_value": "hours"},
-               {"value": "12:31:00", "u_value": "hours"}],
+        "ra": [
+            {"value": "12:30:00.0", "u_value": "hours"},
+            {"value": "12:31:00", "u_value": "hours"},
+        ],
         "dec": [{"value": "-45:30:00", "u_value": "degrees"}],
         "ebv": [{"value": "0.0200", "source": "1"}],
         "maxdate": [{"value": "2017/09/05", "source": "1"}],
@@ -76,23 +78,57 @@ def event(**kw) -> dict:
         "host": [{"value": "NGC 1", "source": "1"}],
         "photometry": [
             point(band="g", magnitude="20.0", e_magnitude="0.1"),
-            point("58001.0", band="V", magnitude="19.0", e_lower_magnitude="0.1",
-                  e_upper_magnitude="0.3", system="Vega"),
+            point(
+                "58001.0",
+                band="V",
+                magnitude="19.0",
+                e_lower_magnitude="0.1",
+                e_upper_magnitude="0.3",
+                system="Vega",
+            ),
             # forced-photometry upper limit: flux from the count rate
-            point("58002.0", band="r", magnitude="22.0", upperlimit=True, upperlimitsigma="5.0",
-                  countrate="100", e_countrate="20", zeropoint="27.5", u_countrate="s^-1"),
+            point(
+                "58002.0",
+                band="r",
+                magnitude="22.0",
+                upperlimit=True,
+                upperlimitsigma="5.0",
+                countrate="100",
+                e_countrate="20",
+                zeropoint="27.5",
+                u_countrate="s^-1",
+            ),
             # plain limiting magnitudes (5 sigma, and 3 sigma by default)
             point("58003.0", band="g", magnitude="21.0", upperlimit=True, upperlimitsigma="5.0"),
             point("58004.0", band="g", magnitude="22.0", upperlimit=True),
             # a detection with a count rate still uses its magnitude
-            point("58005.0", band="r", magnitude="18.0", e_magnitude="0.05", countrate="1",
-                  e_countrate="1", zeropoint="30"),
+            point(
+                "58005.0",
+                band="r",
+                magnitude="18.0",
+                e_magnitude="0.05",
+                countrate="1",
+                e_countrate="1",
+                zeropoint="30",
+            ),
             point("58006.0", band="r", magnitude="18.5", e_magnitude="0.05", includeshost=True),
             # dropped:
-            point("58007.0", instrument="VLA", frequency="8.5", u_frequency="GHz",
-                  fluxdensity="0.1", e_fluxdensity="0.02", u_fluxdensity="mJy"),
-            point("58008.0", instrument="Chandra", energy=["0.3", "10"], flux="1e-15",
-                  u_flux="ergs/s/cm^2"),
+            point(
+                "58007.0",
+                instrument="VLA",
+                frequency="8.5",
+                u_frequency="GHz",
+                fluxdensity="0.1",
+                e_fluxdensity="0.02",
+                u_fluxdensity="mJy",
+            ),
+            point(
+                "58008.0",
+                instrument="Chandra",
+                energy=["0.3", "10"],
+                flux="1e-15",
+                u_flux="ergs/s/cm^2",
+            ),
             point("58009.0", band="g", magnitude="19.5"),  # no uncertainty
             point("58010.0", band="g", magnitude="19.6", e_magnitude="0.0"),  # zero (Gaia style)
             point("58011.0", band="g", magnitude="19.7", e_magnitude="0.1", synthetic=True),
@@ -103,23 +139,56 @@ def event(**kw) -> dict:
             point(["58016", "58018"], band="g", magnitude="25.0", e_magnitude="0.1"),
         ],
         "spectra": [
-            {"time": "58010.5", "u_time": "MJD", "u_wavelengths": "Angstrom",
-             "u_fluxes": "erg/s/cm^2/Angstrom", "u_errors": "ergs/s/cm^2/Angstrom",
-             "instrument": "Kast", "telescope": "Lick 3m", "snr": "20", "filename": "a.dat",
-             "source": "1",
-             "data": [["4000.0", "1.5e-15", "1e-16"], ["4001.0", "1.6e-15", "1e-16"],
-                      ["4002.0", "1.7e-15", "1e-16"]]},
-            {"time": "58011", "u_time": "MJD", "u_wavelengths": "Angstrom",
-             "u_fluxes": "Uncalibrated", "filename": "b.dat", "source": "1",
-             "data": [["5002", "3"], ["5001", "2"], ["5000", "1"]]},
-            {"time": "58012", "u_time": "MJD", "u_wavelengths": "Angstrom",
-             "u_fluxes": "Uncalibrated", "deredshifted": True, "redshift": "0.1",
-             "data": [["4000", "1"], ["5000", "1"]]},
-            {"time": "58013", "u_time": "MJD", "u_wavelengths": "Angstrom",
-             "u_fluxes": "Uncalibrated", "deredshifted": True,
-             "data": [["4000", "1"], ["5000", "1"]]},
-            {"time": "58014", "u_time": "MJD", "u_wavelengths": "Hz",
-             "u_fluxes": "Uncalibrated", "data": [["1e15", "1"], ["2e15", "1"]]},
+            {
+                "time": "58010.5",
+                "u_time": "MJD",
+                "u_wavelengths": "Angstrom",
+                "u_fluxes": "erg/s/cm^2/Angstrom",
+                "u_errors": "ergs/s/cm^2/Angstrom",
+                "instrument": "Kast",
+                "telescope": "Lick 3m",
+                "snr": "20",
+                "filename": "a.dat",
+                "source": "1",
+                "data": [
+                    ["4000.0", "1.5e-15", "1e-16"],
+                    ["4001.0", "1.6e-15", "1e-16"],
+                    ["4002.0", "1.7e-15", "1e-16"],
+                ],
+            },
+            {
+                "time": "58011",
+                "u_time": "MJD",
+                "u_wavelengths": "Angstrom",
+                "u_fluxes": "Uncalibrated",
+                "filename": "b.dat",
+                "source": "1",
+                "data": [["5002", "3"], ["5001", "2"], ["5000", "1"]],
+            },
+            {
+                "time": "58012",
+                "u_time": "MJD",
+                "u_wavelengths": "Angstrom",
+                "u_fluxes": "Uncalibrated",
+                "deredshifted": True,
+                "redshift": "0.1",
+                "data": [["4000", "1"], ["5000", "1"]],
+            },
+            {
+                "time": "58013",
+                "u_time": "MJD",
+                "u_wavelengths": "Angstrom",
+                "u_fluxes": "Uncalibrated",
+                "deredshifted": True,
+                "data": [["4000", "1"], ["5000", "1"]],
+            },
+            {
+                "time": "58014",
+                "u_time": "MJD",
+                "u_wavelengths": "Hz",
+                "u_fluxes": "Uncalibrated",
+                "data": [["1e15", "1"], ["2e15", "1"]],
+            },
         ],
         "_realdata": {"source_repo": "astrocatalogs/sne-2099", "path": "SN2099abc.json"},
     }
@@ -151,8 +220,13 @@ def test_scalars(sn):
     assert sn.mwebv == 0.02
     assert sn.aliases == ["PTF99xyz", "PSN J1"]
     assert sn.source == "osc:astrocatalogs/sne-2099"
-    assert [t["value"] for t in sn.meta["claimedtype_all"]] == ["Ia", "Candidate", "Ib", "II P",
-                                                                 "IIb"]
+    assert [t["value"] for t in sn.meta["claimedtype_all"]] == [
+        "Ia",
+        "Candidate",
+        "Ib",
+        "II P",
+        "IIb",
+    ]
     assert [z["value"] for z in sn.meta["redshift_all"]] == ["0.05", "0.051"]
     for key in ("maxdate", "discoverdate", "host", "_realdata", "sources"):
         assert key in sn.meta
@@ -161,16 +235,22 @@ def test_scalars(sn):
 
 def test_photometry(sn):
     lc = sn.lightcurve
-    rows = {t: (b, f, e, d) for t, b, f, e, d in zip(
-        lc.time, lc.band, lc.flux, lc.flux_err, lc.detected, strict=True)}
+    rows = {
+        t: (b, f, e, d)
+        for t, b, f, e, d in zip(lc.time, lc.band, lc.flux, lc.flux_err, lc.detected, strict=True)
+    }
     assert sorted(rows) == [58000.0, 58001.0, 58002.0, 58003.0, 58004.0, 58005.0, 58006.0]
     f = ujy(20.0)
     assert rows[58000.0] == ("test::g", pytest.approx(f), pytest.approx(f * K * 0.1), True)
     f = ujy(19.1)  # Vega 19.0 + 0.1
     assert rows[58001.0] == ("test::V", pytest.approx(f), pytest.approx(f * K * 0.2), True)
     scale = 10 ** (-0.4 * (27.5 - 23.9))
-    assert rows[58002.0] == ("test::r", pytest.approx(100 * scale), pytest.approx(20 * scale),
-                             False)
+    assert rows[58002.0] == (
+        "test::r",
+        pytest.approx(100 * scale),
+        pytest.approx(20 * scale),
+        False,
+    )
     assert rows[58003.0][1:] == (0.0, pytest.approx(ujy(21.0) / 5), False)
     assert rows[58004.0][1:] == (0.0, pytest.approx(ujy(22.0) / 3), False)
     assert rows[58005.0][1] == pytest.approx(ujy(18.0))
@@ -235,8 +315,15 @@ def test_decimal_degrees(tmp_path, fake_bands):
 def test_unknown_system_and_nm_wavelengths(tmp_path, fake_bands):
     e = event(
         photometry=[point(band="g", system="Gunn", magnitude="19", e_magnitude="0.1")],
-        spectra=[{"time": "58000", "u_time": "MJD", "u_wavelengths": "nm",
-                  "u_fluxes": "Uncalibrated", "data": [["400", "1"], ["500", "2"]]}],
+        spectra=[
+            {
+                "time": "58000",
+                "u_time": "MJD",
+                "u_wavelengths": "nm",
+                "u_fluxes": "Uncalibrated",
+                "data": [["400", "1"], ["500", "2"]],
+            }
+        ],
     )
     (sn,) = osc.read(write(tmp_path, {"SN2099abc": e}))
     assert sn.lightcurve is None and sn.skipped == {"unknown magnitude system": 1}
@@ -247,11 +334,21 @@ def test_real_band_registry(tmp_path):
     """Through the real registry: PS1 g (AB) and Swift UVW1 (Vega) points."""
     from maven.data.bands import get_band
 
-    e = event(photometry=[
-        point(band="g", telescope="PS1", system="AB", magnitude="20.0", e_magnitude="0.1"),
-        point("58001", band="UVW1", telescope="Swift", instrument="UVOT", system="Vega",
-              magnitude="17.0", e_magnitude="0.1"),
-    ], spectra=[])
+    e = event(
+        photometry=[
+            point(band="g", telescope="PS1", system="AB", magnitude="20.0", e_magnitude="0.1"),
+            point(
+                "58001",
+                band="UVW1",
+                telescope="Swift",
+                instrument="UVOT",
+                system="Vega",
+                magnitude="17.0",
+                e_magnitude="0.1",
+            ),
+        ],
+        spectra=[],
+    )
     (sn,) = osc.read(write(tmp_path, {"SN2099abc": e}))
     lc = sn.lightcurve
     assert list(lc.band) == ["ps1::g", "swift::uvw1"]
@@ -292,8 +389,10 @@ def test_out_of_range_value_is_format_error(tmp_path, fake_bands):
 
 # --------------------------------------------------------------------------- real data
 
-REAL = Path(os.environ.get("MAVEN_REAL_DATA")
-            or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real")
+REAL = Path(
+    os.environ.get("MAVEN_REAL_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+)
 
 
 @pytest.mark.realdata

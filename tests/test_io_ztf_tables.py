@@ -20,12 +20,16 @@ def test_bts_csv_with_catalogue(tmp_path):
     lcdir = tmp_path / "light-curves"
     lcdir.mkdir()
     f = lcdir / "ZTF20aaaaaaa.csv"
-    f.write_text("time,mag,magerr,band\n58685.5,19.0,0.1,R\n58680.0,19.5,0.2,g\n58690.0,18.8,0.05,X\n")
+    f.write_text(
+        "time,mag,magerr,band\n58685.5,19.0,0.1,R\n58680.0,19.5,0.2,g\n58690.0,18.8,0.05,X\n"
+    )
     assert guess_format(f) == "ztf_bts"
     (sn,) = read_supernovae(f)
     assert sn.id == "SN2020abc" and sn.aliases == ["ZTF20aaaaaaa"]
     assert sn.type == "Ia" and sn.redshift == 0.062
-    assert sn.ra == pytest.approx(127.448292, abs=1e-5) and sn.dec == pytest.approx(33.906333, abs=1e-5)
+    assert sn.ra == pytest.approx(127.448292, abs=1e-5) and sn.dec == pytest.approx(
+        33.906333, abs=1e-5
+    )
     assert sn.mwebv == pytest.approx(0.1)
     lc = sn.lightcurve
     assert lc.band.tolist() == ["ztf::g", "ztf::r"]
@@ -58,8 +62,17 @@ def test_sncosmo_example_and_vega_tables(tmp_path):
     sn = from_table(t, object_id="ex")
     i = int(np.argmin(t["time"]))
     assert sn.lightcurve.flux[0] == pytest.approx(t["flux"][i] * 10 ** (-0.4 * (25 - 23.9)))
-    vega = Table({"time": [55000.0], "band": ["bessellb"], "flux": [1.0], "fluxerr": [0.1],
-                  "zp": [20.0], "zpsys": ["vega"]}, meta={"name": "V1", "z": 0.1})
+    vega = Table(
+        {
+            "time": [55000.0],
+            "band": ["bessellb"],
+            "flux": [1.0],
+            "fluxerr": [0.1],
+            "zp": [20.0],
+            "zpsys": ["vega"],
+        },
+        meta={"name": "V1", "z": 0.1},
+    )
     sn = from_table(vega)
     off = get_band("bessell::B").vega_to_ab
     assert sn.id == "V1" and sn.redshift == 0.1

@@ -6,15 +6,24 @@ from maven.data.records import LightCurve, Spectrum, Supernova
 
 
 def lc(**kw):
-    args = dict(time=[3.0, 1.0, 2.0], band=["ztf::g"] * 3, flux=[3.0, 1.0, 2.0],
-                flux_err=[0.1, 0.1, 0.1], object_id="SN-x")
+    args = dict(
+        time=[3.0, 1.0, 2.0],
+        band=["ztf::g"] * 3,
+        flux=[3.0, 1.0, 2.0],
+        flux_err=[0.1, 0.1, 0.1],
+        object_id="SN-x",
+    )
     args.update(kw)
     return LightCurve(**args)
 
 
 def test_sorted_and_deduplicated():
-    c = lc(time=[3.0, 1.0, 2.0, 1.0], band=["ztf::g"] * 4, flux=[3.0, 1.0, 2.0, 1.0],
-           flux_err=[0.1] * 4)
+    c = lc(
+        time=[3.0, 1.0, 2.0, 1.0],
+        band=["ztf::g"] * 4,
+        flux=[3.0, 1.0, 2.0, 1.0],
+        flux_err=[0.1] * 4,
+    )
     assert c.time.tolist() == [1.0, 2.0, 3.0]
     assert c.flux.tolist() == [1.0, 2.0, 3.0]
     sn = Supernova("SN-x", lightcurve=c)
@@ -72,8 +81,12 @@ def test_absurd_size(monkeypatch):
     ],
 )
 def test_bad_spectra(kw, field):
-    args = dict(wavelength=[4000.0, 5000.0, 6000.0], flux=[1.0, 2.0, 3.0],
-                flux_err=[0.1, 0.1, 0.1], object_id="SN-y")
+    args = dict(
+        wavelength=[4000.0, 5000.0, 6000.0],
+        flux=[1.0, 2.0, 3.0],
+        flux_err=[0.1, 0.1, 0.1],
+        object_id="SN-y",
+    )
     args.update(kw)
     with pytest.raises(ValidationError) as err:
         Spectrum(**args)
@@ -82,8 +95,13 @@ def test_bad_spectra(kw, field):
 
 def test_supernova_checks_and_type_mapping():
     s = Spectrum([4000.0, 5000.0], [1.0, 2.0])
-    sn = Supernova(" SN2011fe ", spectra=[s], type_raw="SN Ia", redshift="0.0008",
-                   aliases=["PTF11kly", "SN2011fe", "PTF11kly"])
+    sn = Supernova(
+        " SN2011fe ",
+        spectra=[s],
+        type_raw="SN Ia",
+        redshift="0.0008",
+        aliases=["PTF11kly", "SN2011fe", "PTF11kly"],
+    )
     assert sn.id == "SN2011fe" and sn.type == "Ia" and sn.redshift == 0.0008
     assert sn.aliases == ["PTF11kly"]
     assert sn.modalities == ("spectrum",)

@@ -184,9 +184,7 @@ for _b in "ugriz":
     _register(f"sdss::{_b}", _speclite, (f"sdss2010-{_b}",), "AB")
 for _b in "UBVRI":
     _register(f"bessell::{_b}", _speclite, (f"bessell-{_b}",), "Vega")
-    _register(
-        f"4shooter::{_b}", _piscola, (f"4Shooter2/4Shooter2_{_b}.dat", True), "Vega"
-    )
+    _register(f"4shooter::{_b}", _piscola, (f"4Shooter2/4Shooter2_{_b}.dat", True), "Vega")
 for _b in "BVRI":
     _register(
         f"kait::{_b}",
@@ -225,9 +223,16 @@ for _b, _f in (("Y", "Swope/Swope_Y.dat"), ("J", "Swope/Swope_J.dat"), ("H", "Sw
 for _b in "YJH":
     _register(f"csp::{_b}d", _piscola, (f"Dupont/Dupont_{_b}d.dat",), "Vega")
 for _b, _f in (("U", "Us"), ("B", "B"), ("V", "V"), ("r", "r"), ("i", "i")):
-    _register(f"keplercam::{_b}", _piscola, (f"Keplercam/Keplercam_{_f}.dat",), "Vega" if _b in "UBV" else "AB")
+    _register(
+        f"keplercam::{_b}",
+        _piscola,
+        (f"Keplercam/Keplercam_{_f}.dat",),
+        "Vega" if _b in "UBV" else "AB",
+    )
     for _p in ("p1", "p2"):
-        _register(f"cfa4{_p}::{_b}", _piscola, (f"CFA4/{_p}_{_b}.dat",), "Vega" if _b in "UBV" else "AB")
+        _register(
+            f"cfa4{_p}::{_b}", _piscola, (f"CFA4/{_p}_{_b}.dat",), "Vega" if _b in "UBV" else "AB"
+        )
 
 
 @cache
@@ -272,23 +277,50 @@ def vega_spectrum() -> tuple[np.ndarray, np.ndarray]:
 _UBVRI = {b: f"bessell::{b}" for b in "UBVRI"}
 _CONTEXT_RULES: tuple[tuple[str, dict[str, str]], ...] = (
     # P48: ZTF, and PTF's Mould R, which is read as ZTF r (closest shipped curve).
-    (r"\bztf\b|p48|ptf48|palomar 48|pgir", {"g": "ztf::g", "r": "ztf::r", "R": "ztf::r",
-                                            "i": "ztf::i"}),
+    (
+        r"\bztf\b|p48|ptf48|palomar 48|pgir",
+        {"g": "ztf::g", "r": "ztf::r", "R": "ztf::r", "i": "ztf::i"},
+    ),
     (r"atlas", {"c": "atlas::c", "o": "atlas::o"}),
     (r"ps1|pan-?starrs|\bgpc", {b: f"ps1::{b}" for b in "grizyw"}),
-    (r"swift|uvot", {"UVW2": "swift::uvw2", "W2": "swift::uvw2", "UVM2": "swift::uvm2",
-                     "M2": "swift::uvm2", "UVW1": "swift::uvw1", "W1": "swift::uvw1",
-                     "U": "swift::u", "B": "swift::b", "V": "swift::v",
-                     "u": "swift::u", "b": "swift::b", "v": "swift::v"}),
+    (
+        r"swift|uvot",
+        {
+            "UVW2": "swift::uvw2",
+            "W2": "swift::uvw2",
+            "UVM2": "swift::uvm2",
+            "M2": "swift::uvm2",
+            "UVW1": "swift::uvw1",
+            "W1": "swift::uvw1",
+            "U": "swift::u",
+            "B": "swift::b",
+            "V": "swift::v",
+            "u": "swift::u",
+            "b": "swift::b",
+            "v": "swift::v",
+        },
+    ),
     (r"gaia", {"G": "gaia::G", "BP": "gaia::BP", "RP": "gaia::RP"}),
     (r"\bcsp\b|swope|eso schmidt|quest", {**{b: f"csp::{b}" for b in "ugriBVYJH"}}),
-    (r"du ?pont", {"Y": "csp::Yd", "J": "csp::Jd", "H": "csp::Hd", **{b: f"csp::{b}" for b in "ugriBV"}}),
+    (
+        r"du ?pont",
+        {"Y": "csp::Yd", "J": "csp::Jd", "H": "csp::Hd", **{b: f"csp::{b}" for b in "ugriBV"}},
+    ),
     (r"kait|nickel", {b: f"kait::{b}" for b in "BVRI"}),
     (r"\bdes\b|decam|blanco", {**{b: f"des::{b}" for b in "grizY"}, "y": "des::Y"}),
     (r"megacam|cfht|snls", {b: f"megacam::{b}" for b in "griz"}),
-    (r"keplercam|flwo", {"U": "keplercam::U", "B": "keplercam::B", "V": "keplercam::V",
-                         "r": "keplercam::r", "i": "keplercam::i", "r'": "keplercam::r",
-                         "i'": "keplercam::i"}),
+    (
+        r"keplercam|flwo",
+        {
+            "U": "keplercam::U",
+            "B": "keplercam::B",
+            "V": "keplercam::V",
+            "r": "keplercam::r",
+            "i": "keplercam::i",
+            "r'": "keplercam::r",
+            "i'": "keplercam::i",
+        },
+    ),
     (r"4shooter", {b: f"4shooter::{b}" for b in "UBVRI"}),
     (r"pairitel|2mass", {"J": "2mass::J", "H": "2mass::H", "Ks": "2mass::Ks", "K": "2mass::Ks"}),
     (r"galex", {"NUV": "galex::NUV", "FUV": "galex::FUV"}),
@@ -298,19 +330,41 @@ _CONTEXT_RULES: tuple[tuple[str, dict[str, str]], ...] = (
 # Bands that mean one thing whatever the context (the standard systems).
 _CONTEXT_FREE: dict[str, str] = {
     **_UBVRI,
-    "Rc": "bessell::R", "R_c": "bessell::R", "Ic": "bessell::I", "I_c": "bessell::I",
+    "Rc": "bessell::R",
+    "R_c": "bessell::R",
+    "Ic": "bessell::I",
+    "I_c": "bessell::I",
     **{b: f"sdss::{b}" for b in "ugriz"},
     **{f"{b}'": f"sdss::{b}" for b in "ugriz"},
-    "UVW1": "swift::uvw1", "UVW2": "swift::uvw2", "UVM2": "swift::uvm2",
-    "c": "atlas::c", "o": "atlas::o", "w": "ps1::w",
-    "gP1": "ps1::g", "rP1": "ps1::r", "iP1": "ps1::i", "zP1": "ps1::z", "yP1": "ps1::y",
+    "UVW1": "swift::uvw1",
+    "UVW2": "swift::uvw2",
+    "UVM2": "swift::uvm2",
+    "c": "atlas::c",
+    "o": "atlas::o",
+    "w": "ps1::w",
+    "gP1": "ps1::g",
+    "rP1": "ps1::r",
+    "iP1": "ps1::i",
+    "zP1": "ps1::z",
+    "yP1": "ps1::y",
     "wP1": "ps1::w",
-    "J": "2mass::J", "H": "2mass::H", "Ks": "2mass::Ks", "KS": "2mass::Ks",
-    "NUV": "galex::NUV", "FUV": "galex::FUV",
-    "ztfg": "ztf::g", "ztfr": "ztf::r", "ztfi": "ztf::i",
-    "p48g": "ztf::g", "p48r": "ztf::r", "p48i": "ztf::i",
-    "ZTF_g": "ztf::g", "ZTF_r": "ztf::r", "ZTF_i": "ztf::i",
-    "atlasc": "atlas::c", "atlaso": "atlas::o",
+    "J": "2mass::J",
+    "H": "2mass::H",
+    "Ks": "2mass::Ks",
+    "KS": "2mass::Ks",
+    "NUV": "galex::NUV",
+    "FUV": "galex::FUV",
+    "ztfg": "ztf::g",
+    "ztfr": "ztf::r",
+    "ztfi": "ztf::i",
+    "p48g": "ztf::g",
+    "p48r": "ztf::r",
+    "p48i": "ztf::i",
+    "ZTF_g": "ztf::g",
+    "ZTF_r": "ztf::r",
+    "ZTF_i": "ztf::i",
+    "atlasc": "atlas::c",
+    "atlaso": "atlas::o",
     **{f"lsst{b}": f"lsst::{b}" for b in "ugrizy"},
     **{f"sdss{b}": f"sdss::{b}" for b in "ugriz"},
     **{f"bessell{b.lower()}": f"bessell::{b}" for b in "UBVRI"},
@@ -359,10 +413,21 @@ def resolve_band(
 
 #: magnitude systems as sources write them -> "AB", "Vega" or "native" (the band's default)
 _SYSTEMS = {
-    "ab": "AB", "sdss": "AB", "ab mag": "AB",
-    "vega": "Vega", "landolt": "Vega", "johnson": "Vega", "cousins": "Vega",
-    "swift": "Vega", "uvot": "Vega", "whirc": "Vega", "2mass": "Vega",
-    "natural": "native", "swope": "native", "csp": "native", "": "native",
+    "ab": "AB",
+    "sdss": "AB",
+    "ab mag": "AB",
+    "vega": "Vega",
+    "landolt": "Vega",
+    "johnson": "Vega",
+    "cousins": "Vega",
+    "swift": "Vega",
+    "uvot": "Vega",
+    "whirc": "Vega",
+    "2mass": "Vega",
+    "natural": "native",
+    "swope": "native",
+    "csp": "native",
+    "": "native",
 }
 
 

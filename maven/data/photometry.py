@@ -37,10 +37,11 @@ def mag_to_flux(mag, mag_err=None, *, vega_to_ab: float = 0.0):
         ``flux`` if ``mag_err`` is None, else ``(flux, flux_err)``.
     """
     m_ab = np.asarray(mag, dtype=np.float64) + vega_to_ab
-    flux = 10.0 ** (-0.4 * (m_ab - AB_ZEROPOINT))
-    if mag_err is None:
-        return flux
-    return flux, flux * _K * np.asarray(mag_err, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd input -> inf, caught later
+        flux = 10.0 ** (-0.4 * (m_ab - AB_ZEROPOINT))
+        if mag_err is None:
+            return flux
+        return flux, flux * _K * np.asarray(mag_err, dtype=np.float64)
 
 
 def flux_to_mag(flux, flux_err=None, *, vega_to_ab: float = 0.0):
@@ -65,7 +66,9 @@ def rescale_flux(flux, flux_err, zp):
     photometry (per-point zp).
     """
     scale = 10.0 ** (-0.4 * (np.asarray(zp, dtype=np.float64) - AB_ZEROPOINT))
-    return np.asarray(flux, dtype=np.float64) * scale, np.asarray(flux_err, dtype=np.float64) * scale
+    return np.asarray(flux, dtype=np.float64) * scale, np.asarray(
+        flux_err, dtype=np.float64
+    ) * scale
 
 
 def upper_limit_to_flux(limit_mag, n_sigma: float = 3.0, *, vega_to_ab: float = 0.0):

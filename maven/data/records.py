@@ -103,7 +103,9 @@ class LightCurve:
             self.detected = np.ones(n, dtype=bool)
         detected = _as_1d(self.detected, object, "lightcurve.detected", oid)
         if n == 0:
-            raise ValidationError("empty light curve (no points)", object_id=oid, field="lightcurve")
+            raise ValidationError(
+                "empty light curve (no points)", object_id=oid, field="lightcurve"
+            )
         if n > LIMITS["max_points"]:
             raise ValidationError(
                 f"{n} points exceeds the limit of {LIMITS['max_points']}",
@@ -127,9 +129,7 @@ class LightCurve:
                 "every band must be a non-empty string", object_id=oid, field="lightcurve.band"
             )
         if not all(isinstance(d, (bool, np.bool_)) for d in detected):
-            raise ValidationError(
-                "must hold booleans", object_id=oid, field="lightcurve.detected"
-            )
+            raise ValidationError("must hold booleans", object_id=oid, field="lightcurve.detected")
         self.band = band.astype(str)
         self.detected = detected.astype(bool)
         _check_finite(self.time, "lightcurve.time", oid)
@@ -274,9 +274,10 @@ class Spectrum:
                 object_id=oid,
                 field="spectrum.wavelength",
             )
-        if self.wavelength[0] < LIMITS["wavelength_min"] or self.wavelength[-1] > LIMITS[
-            "wavelength_max"
-        ]:
+        if (
+            self.wavelength[0] < LIMITS["wavelength_min"]
+            or self.wavelength[-1] > LIMITS["wavelength_max"]
+        ):
             raise ValidationError(
                 f"range [{self.wavelength[0]:g}, {self.wavelength[-1]:g}] A is outside "
                 f"[{LIMITS['wavelength_min']:g}, {LIMITS['wavelength_max']:g}] (unit error?)",
@@ -341,9 +342,7 @@ def _optional_float(value, name: str, object_id: str, lo: float, hi: float) -> f
             f"{value!r} is not a number", object_id=object_id, field=name
         ) from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise ValidationError(
-            f"{v!r} is outside [{lo}, {hi}]", object_id=object_id, field=name
-        )
+        raise ValidationError(f"{v!r} is outside [{lo}, {hi}]", object_id=object_id, field=name)
     return v
 
 
@@ -447,11 +446,9 @@ class Supernova:
             return False
         if len(self.spectra) != len(other.spectra):
             return False
-        if not all(a.equals(b) for a, b in zip(self.spectra, other.spectra)):
+        if not all(a.equals(b) for a, b in zip(self.spectra, other.spectra, strict=True)):
             return False
-        scalars = (
-            "id aliases type_raw type redshift ra dec mwebv source meta skipped".split()
-        )
+        scalars = "id aliases type_raw type redshift ra dec mwebv source meta skipped".split()
         return all(getattr(self, k) == getattr(other, k) for k in scalars)
 
 

@@ -73,9 +73,18 @@ def get_formats() -> dict[str, Reader]:
     ]
     return {r.name: r for r in readers}
 
+
 #: Files that describe data rather than hold it; a folder read passes over them silently.
-_NOT_DATA = ("readme", "provenance", "license", "index.csv", "bts.csv", "manifest.json",
-             "maven_dataset.json", "yr1_allsne_samplefile")
+_NOT_DATA = (
+    "readme",
+    "provenance",
+    "license",
+    "index.csv",
+    "bts.csv",
+    "manifest.json",
+    "maven_dataset.json",
+    "yr1_allsne_samplefile",
+)
 _NOT_DATA_SUFFIXES = (".md", ".rst", ".pdf", ".png", ".jpg", ".py", ".yaml", ".yml")
 
 
@@ -153,7 +162,7 @@ def read_supernovae(
     if path.is_file():
         name = format or guess_format(path)
         return SupernovaList(formats[name].read(path), formats={name: 1})
-    if format in (None, "maven_dataset") and (path / "maven_dataset.json").exists():
+    if format in (None, "maven_dataset") and is_dataset(path):
         return SupernovaList(read_dataset(path), formats={"maven_dataset": 1})
     files = list(iter_files(path))
     show = progress if progress is not None else len(files) > 50

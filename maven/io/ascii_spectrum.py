@@ -47,13 +47,19 @@ _PLAUSIBLE_ERR = (1e-3, 10.0)  # median sigma / median |flux|: S/N between 0.1 a
 _MIN_DISTINCT_ERR = 10  # fewer distinct values: a flag or weight column, not an uncertainty
 _SUFFIXES = (".txt", ".dat", ".ascii", ".asci", ".asc", ".flm", ".spec", ".csv", ".spc")
 _SPLIT = re.compile(r"[,;\s]+")
-_WAVE = re.compile(r"^(wave|wavelength|wavelen|wav|wl|lambda|lam|angstrom|obs_?wave|wave_air|"
-                   r"wave_vac|w)\b|^(wave|lambda)", re.I)
+_WAVE = re.compile(
+    r"^(wave|wavelength|wavelen|wav|wl|lambda|lam|angstrom|obs_?wave|wave_air|"
+    r"wave_vac|w)\b|^(wave|lambda)",
+    re.I,
+)
 _IVAR = re.compile(r"^(ivar|invvar|inv_?var|inverse_?var)", re.I)
 _VAR = re.compile(r"^(var|variance|flux_?var|fvar)", re.I)
 _ERR = re.compile(r"(err|sig|unc|noise|std|^e_?f|^df|^dflux)", re.I)
-_FLUX = re.compile(r"^(flux|fl|flam|f_?lambda|fnu|f_?nu|f|counts|spec|spectrum|data|"
-                   r"fluxcal|flux_?density)(\b|_|$)", re.I)
+_FLUX = re.compile(
+    r"^(flux|fl|flam|f_?lambda|fnu|f_?nu|f|counts|spec|spectrum|data|"
+    r"fluxcal|flux_?density)(\b|_|$)",
+    re.I,
+)
 _NOT_FLUX = re.compile(r"sky|back|bkg|resp|pix|err|unc|sig|var|cont|model|mask|flag", re.I)
 _HEADER_HINT = re.compile(r"wave|lambda|wl|flux|fl\b|err|sig|ang|nm", re.I)
 _SCALE = re.compile(r"(?:1(?:\.0*)?\s*[x*]?\s*)?10\^?\s*\(?\s*(-?\d+)\s*\)?|1e(-?\d+)", re.I)
@@ -71,7 +77,7 @@ def sniff(path: Path, head: str) -> bool:
     lines = head.splitlines()[:-1]  # the last line may be cut
     data = [i for i, line in enumerate(lines) if len(_numbers(line.split("#", 1)[0]) or ()) >= 2]
     if len(data) < 5:
-        if len(head) < 4000 or data:
+        if len(head) < 4000:
             return False
         longer = read_head(path, 256_000)
         return len(longer) > len(head) and sniff(path, longer)
@@ -89,8 +95,9 @@ def read(path: str | Path) -> list[Supernova]:
     path = Path(path)
     stem = path.name.removesuffix(".gz").rsplit(".", 1)[0] or path.name
     skipped: dict[str, int] = {}
-    spec = parse_ascii_spectrum(read_text(path), object_id=stem, skipped=skipped,
-                                meta={"filename": path.name})
+    spec = parse_ascii_spectrum(
+        read_text(path), object_id=stem, skipped=skipped, meta={"filename": path.name}
+    )
     if spec is None:
         raise FormatError(f"{path}: no usable spectrum ({skipped})")
     try:
@@ -124,8 +131,11 @@ def _header_names(lines: list[str], ncols: int) -> tuple[list[str], list[str]] |
         if "=" in lines[i] or len(toks) < 2 or len(toks) > max(ncols, 2) + 1:
             continue
         names = [re.sub(r"[\[(].*$", "", t).strip().lower() for t in toks]
-        if not (names[0] and _WAVE.search(names[0]) and any(
-                _FLUX.search(n) and not _NOT_FLUX.search(n) for n in names[1:])):
+        if not (
+            names[0]
+            and _WAVE.search(names[0])
+            and any(_FLUX.search(n) and not _NOT_FLUX.search(n) for n in names[1:])
+        ):
             continue
         units = [re.findall(r"[\[(](.*?)[\])]", t) for t in toks]
         units = [u[0] if u else "" for u in units]
@@ -142,11 +152,19 @@ def _columns(names: list[str] | None, ncols: int, err_col: int | None):
         err = err_col if err_col is not None and 1 < err_col < ncols else (2 if ncols > 2 else None)
         return 0, 1, err, None
     wl = next((i for i, n in enumerate(names) if _WAVE.search(n)), 0)
-    flux = next((i for i, n in enumerate(names)
-                 if i != wl and _FLUX.search(n) and not _NOT_FLUX.search(n)), 1)
+    flux = next(
+        (i for i, n in enumerate(names) if i != wl and _FLUX.search(n) and not _NOT_FLUX.search(n)),
+        1,
+    )
     for pattern, kind in ((_IVAR, "ivar"), (_VAR, "variance"), (_ERR, "sigma")):
-        err = next((i for i, n in enumerate(names) if i not in (wl, flux) and pattern.search(n)
-                    and "sky" not in n), None)
+        err = next(
+            (
+                i
+                for i, n in enumerate(names)
+                if i not in (wl, flux) and pattern.search(n) and "sky" not in n
+            ),
+            None,
+        )
         if err is not None and err < ncols:
             return wl, flux, err, kind
     return wl, flux, None, None
@@ -264,20 +282,40 @@ def parse_ascii_spectrum(
         raise FormatError(f"{object_id}: {exc}") from None
     out_meta = dict(meta or {})
     with np.errstate(all="ignore"):  # absurd numbers must end in counted drops, not warnings
-        wave, flux, err, flux_text = _arrays(data, header, out_meta, skipped, err_kind, err_col,
-                                             wavelength_unit)
+        wave, flux, err, flux_text = _arrays(
+            data, header, out_meta, skipped, err_kind, err_col, wavelength_unit
+        )
         if flux_unit is None:
             finite = np.abs(flux[np.isfinite(flux) & (flux != 0)])
             med = float(np.median(finite)) if finite.size else 0.0
             calibrated = CALIBRATED_RANGE[0] <= med <= CALIBRATED_RANGE[1]
-            flux_unit = "erg/s/cm2/A" if calibrated and not _UNCALIBRATED_UNITS.search(
-                flux_text) else "uncalibrated"
-    return build_spectrum(wave, flux, err, object_id=object_id, skipped=skipped, mjd=mjd,
-                          instrument=instrument, flux_unit=flux_unit, meta=out_meta)
+            flux_unit = (
+                "erg/s/cm2/A"
+                if calibrated and not _UNCALIBRATED_UNITS.search(flux_text)
+                else "uncalibrated"
+            )
+    return build_spectrum(
+        wave,
+        flux,
+        err,
+        object_id=object_id,
+        skipped=skipped,
+        mjd=mjd,
+        instrument=instrument,
+        flux_unit=flux_unit,
+        meta=out_meta,
+    )
 
 
-def _arrays(data: np.ndarray, header: list[str], meta: dict, skipped: dict[str, int],
-            err_kind: str | None, err_col: int | None, wavelength_unit: str | None):
+def _arrays(
+    data: np.ndarray,
+    header: list[str],
+    meta: dict,
+    skipped: dict[str, int],
+    err_kind: str | None,
+    err_col: int | None,
+    wavelength_unit: str | None,
+):
     """(wavelength in Angstrom, flux, sigma or None, flux column text) of a numeric table."""
     ncols = data.shape[1]
     found = _header_names(header, ncols)
@@ -287,11 +325,13 @@ def _arrays(data: np.ndarray, header: list[str], meta: dict, skipped: dict[str, 
         meta["columns"] = names
 
     def text_of(i: int) -> str:
-        return " ".join(x for x in ((names or [""] * ncols)[i], units[i] if i < len(units)
-                                                                else "") if x)
+        return " ".join(
+            x for x in ((names or [""] * ncols)[i], units[i] if i < len(units) else "") if x
+        )
 
-    factor, meta["wavelength_unit"] = _wavelength_factor(data[:, wl_i], text_of(wl_i),
-                                                         wavelength_unit)
+    factor, meta["wavelength_unit"] = _wavelength_factor(
+        data[:, wl_i], text_of(wl_i), wavelength_unit
+    )
     flux_text = text_of(fl_i)
     scale = _SCALE.search(flux_text) if "erg" in flux_text.lower() else None
     if scale and -40 < int(scale.group(1) or scale.group(2)) < 40:

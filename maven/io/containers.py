@@ -36,8 +36,15 @@ from maven.io.ascii_spectrum import parse_ascii_spectrum
 from maven.io.common import build_lightcurve, count, read_text
 from maven.io.snana import parse_snana_table
 
-__all__ = ["FORMAT_PPLUS", "FORMAT_WISEREP", "READERS", "sniff", "sniff_pplus",
-           "sniff_wiserep", "read"]
+__all__ = [
+    "FORMAT_PPLUS",
+    "FORMAT_WISEREP",
+    "READERS",
+    "sniff",
+    "sniff_pplus",
+    "sniff_wiserep",
+    "read",
+]
 
 FORMAT_PPLUS = "pplus_wiserep"
 FORMAT_WISEREP = "wiserep"
@@ -50,8 +57,11 @@ def sniff_pplus(path: Path, head: str) -> bool:
 
 def sniff_wiserep(path: Path, head: str) -> bool:
     """True for a WISeREP spectra container (``type_coarse`` with WISeREP/OSC keys)."""
-    return head.lstrip().startswith("{") and '"type_coarse"' in head and any(
-        f'"{k}"' in head for k in ("wiserep_folders", "n_spectra_usable", "coords_osc"))
+    return (
+        head.lstrip().startswith("{")
+        and '"type_coarse"' in head
+        and any(f'"{k}"' in head for k in ("wiserep_folders", "n_spectra_usable", "coords_osc"))
+    )
 
 
 def sniff(path: Path, head: str) -> bool:
@@ -97,8 +107,11 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
             count(skipped, "spectrum entry without text")
             continue
         extra = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-        instrument = " - ".join(str(x) for x in (entry.get("telescope"), entry.get("instrument"))
-                                if x) or extra.get("Instrument") or None
+        instrument = (
+            " - ".join(str(x) for x in (entry.get("telescope"), entry.get("instrument")) if x)
+            or extra.get("Instrument")
+            or None
+        )
         meta = {"filename": entry.get("filename"), "source": source}
         for key in ("bibcode", "contributor"):
             if entry.get(key):
@@ -106,9 +119,15 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
         err_col = entry.get("err_col")
         try:
             spec = parse_ascii_spectrum(
-                entry["text"], object_id=object_id, skipped=skipped, mjd=_float(entry.get("mjd")),
-                instrument=instrument, meta=meta, err_kind=entry.get("err_kind_guess"),
-                err_col=err_col if isinstance(err_col, int) else None)
+                entry["text"],
+                object_id=object_id,
+                skipped=skipped,
+                mjd=_float(entry.get("mjd")),
+                instrument=instrument,
+                meta=meta,
+                err_kind=entry.get("err_kind_guess"),
+                err_col=err_col if isinstance(err_col, int) else None,
+            )
         except FormatError:
             count(skipped, "unreadable spectrum text")
             continue
@@ -120,8 +139,10 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
 def _merge(parts: list, object_id: str, skipped: dict[str, int]) -> LightCurve | None:
     if not parts:
         return None
-    cat = [np.concatenate([getattr(p, k) for p in parts])
-           for k in ("time", "band", "flux", "flux_err", "detected")]
+    cat = [
+        np.concatenate([getattr(p, k) for p in parts])
+        for k in ("time", "band", "flux", "flux_err", "detected")
+    ]
     return build_lightcurve(*cat, object_id=object_id, skipped=skipped)
 
 
@@ -143,8 +164,11 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
         surveys.append(survey)
         unplaceable.update(f"{survey}:{b}" for b in t.meta.get("unplaceable_bands", []))
         aliases += [t.header.get(k, "").strip() for k in ("SNID", "IAUC")]
-    meta: dict[str, Any] = {"surveys": surveys, "t_peak_mjd": _float(d.get("t_peak_mjd")),
-                            "type_note": d.get("type_note")}
+    meta: dict[str, Any] = {
+        "surveys": surveys,
+        "t_peak_mjd": _float(d.get("t_peak_mjd")),
+        "type_note": d.get("type_note"),
+    }
     if unplaceable:
         meta["unplaceable_bands"] = sorted(unplaceable)
     source = f"{FORMAT_PPLUS}:{path}"
@@ -153,10 +177,20 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
     if lc is None and not spectra:
         raise FormatError(f"{path}: no usable photometry or spectrum ({skipped})")
     aliases = [a for a in aliases if a and a.upper() not in ("UNKNOWN", "NULL", "NONE")]
-    return Supernova(id=name, lightcurve=lc, spectra=spectra, aliases=aliases,
-                     type_raw=d.get("type"), redshift=_float(d.get("redshift_helio")),
-                     ra=_float(d.get("ra")), dec=_float(d.get("dec")),
-                     mwebv=_float(d.get("mwebv")), source=source, meta=meta, skipped=skipped)
+    return Supernova(
+        id=name,
+        lightcurve=lc,
+        spectra=spectra,
+        aliases=aliases,
+        type_raw=d.get("type"),
+        redshift=_float(d.get("redshift_helio")),
+        ra=_float(d.get("ra")),
+        dec=_float(d.get("dec")),
+        mwebv=_float(d.get("mwebv")),
+        source=source,
+        meta=meta,
+        skipped=skipped,
+    )
 
 
 def _sexagesimal(text: Any, hours: bool) -> float | None:
@@ -185,9 +219,18 @@ def _read_wiserep(d: dict, path: Path) -> Supernova:
     if not spectra:
         raise FormatError(f"{path}: no usable spectrum ({skipped})")
     aliases = d.get("aliases") if isinstance(d.get("aliases"), list) else []
-    return Supernova(id=name, spectra=spectra, aliases=aliases, type_raw=d.get("type_raw"),
-                     redshift=_float(d.get("redshift")), ra=ra, dec=dec,
-                     source=f"{FORMAT_WISEREP}:{path}", meta=meta, skipped=skipped)
+    return Supernova(
+        id=name,
+        spectra=spectra,
+        aliases=aliases,
+        type_raw=d.get("type_raw"),
+        redshift=_float(d.get("redshift")),
+        ra=ra,
+        dec=dec,
+        source=f"{FORMAT_WISEREP}:{path}",
+        meta=meta,
+        skipped=skipped,
+    )
 
 
 READERS = [

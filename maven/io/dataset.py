@@ -104,7 +104,9 @@ def _dumps(obj: dict, sn_id: str, field: str) -> str:
     try:
         return json.dumps(obj, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"not JSON-serialisable: {exc}", object_id=sn_id, field=field) from None
+        raise ValidationError(
+            f"not JSON-serialisable: {exc}", object_id=sn_id, field=field
+        ) from None
 
 
 def supernova_to_row(sn: Supernova) -> dict:

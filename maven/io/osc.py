@@ -32,8 +32,17 @@ __all__ = ["FORMAT", "sniff", "read"]
 FORMAT = "osc"
 
 #: top-level keys turned into record fields; every other key is kept verbatim in ``meta``
-_CONSUMED = {"name", "alias", "claimedtype", "redshift", "ra", "dec", "ebv", "photometry",
-             "spectra"}
+_CONSUMED = {
+    "name",
+    "alias",
+    "claimedtype",
+    "redshift",
+    "ra",
+    "dec",
+    "ebv",
+    "photometry",
+    "spectra",
+}
 #: claimed types that are not a classification
 _NOT_A_TYPE = {"candidate", "unknown", "other", "?"}
 _OSC_KEYS = ("photometry", "spectra", "claimedtype", "alias", "sources")
@@ -59,8 +68,10 @@ def read(path: Path) -> list[Supernova]:
     except json.JSONDecodeError as exc:
         raise FormatError(f"{path}: malformed JSON: {exc}") from None
     if not isinstance(data, dict) or not data:
-        raise FormatError(f"{path}: expected a JSON object {{name: event}}, got "
-                          f"{type(data).__name__ if data else 'an empty object'}")
+        raise FormatError(
+            f"{path}: expected a JSON object {{name: event}}, got "
+            f"{type(data).__name__ if data else 'an empty object'}"
+        )
     out = []
     for key, event in data.items():
         if not isinstance(event, dict):
@@ -84,19 +95,27 @@ def _read_event(o: dict, path: Path) -> Supernova:
     meta["claimedtype_all"] = types
     meta["redshift_all"] = redshifts
     type_raw = next(
-        (str(t["value"]) for t in types
-         if t.get("value") and "probability" not in t and t.get("kind") != "photometric"
-         and str(t["value"]).strip().lower() not in _NOT_A_TYPE),
+        (
+            str(t["value"])
+            for t in types
+            if t.get("value")
+            and "probability" not in t
+            and t.get("kind") != "photometric"
+            and str(t["value"]).strip().lower() not in _NOT_A_TYPE
+        ),
         None,
     )
     redshift = _first_float(redshifts, "redshift", skipped)
     ra, dec = _coords(o, path, skipped)
     lightcurve = _photometry(o.get("photometry") or [], name, meta, skipped)
-    spectra = [s for s in (_spectrum(e, name, redshift, skipped)
-                           for e in (o.get("spectra") or [])) if s is not None]
+    spectra = [
+        s
+        for s in (_spectrum(e, name, redshift, skipped) for e in (o.get("spectra") or []))
+        if s is not None
+    ]
     if lightcurve is None and not spectra:
         why = ", ".join(f"{r}: {n}" for r, n in skipped.items()) or "no photometry or spectra"
-        raise FormatError(f"{path}: {name}: nothing usable left ({why})")
+        raise FormatError(f"{path}: nothing usable left ({why})")
     realdata = o.get("_realdata") if isinstance(o.get("_realdata"), dict) else {}
     aliases = [re.sub(r"<[^>]+>", "", str(a.get("value", ""))) for a in _entries(o, "alias", path)]
     return Supernova(
@@ -177,8 +196,10 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int]):
         if not isinstance(p, dict):
             count(skipped, "photometric entry that is not an object")
             continue
-        if "frequency" in p or "energy" in p or (
-            "magnitude" not in p and ("flux" in p or "fluxdensity" in p)
+        if (
+            "frequency" in p
+            or "energy" in p
+            or ("magnitude" not in p and ("flux" in p or "fluxdensity" in p))
         ):
             count(skipped, "radio/X-ray point")
             continue
@@ -201,12 +222,16 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int]):
         if not band:
             count(skipped, "photometric point without a band")
             continue
-        context = (band, p.get("telescope"), p.get("instrument"), p.get("system"),
-                   p.get("survey"))
+        context = (band, p.get("telescope"), p.get("instrument"), p.get("system"), p.get("survey"))
         if context not in bands:
             try:
-                b = resolve_band(band, telescope=context[1], instrument=context[2],
-                                 system=context[3], survey=context[4])
+                b = resolve_band(
+                    band,
+                    telescope=context[1],
+                    instrument=context[2],
+                    system=context[3],
+                    survey=context[4],
+                )
             except UnknownBandError:
                 bands[context] = "unplaceable band"
             else:
@@ -225,14 +250,16 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int]):
         if p.get("upperlimit"):
             if all(k in p for k in ("countrate", "e_countrate", "zeropoint")):
                 # forced photometry: flux on the stated system's zero point, made AB by offset
-                f, e = rescale_flux(_float(p["countrate"]), _float(p["e_countrate"]),
-                                    _float(p["zeropoint"]))
+                f, e = rescale_flux(
+                    _float(p["countrate"]), _float(p["e_countrate"]), _float(p["zeropoint"])
+                )
                 scale = 10.0 ** (-0.4 * offset)
                 f, e = f * scale, e * scale
             else:
                 n_sigma = _float(p.get("upperlimitsigma", 3.0))
-                f, e = upper_limit_to_flux(mag, n_sigma=n_sigma if n_sigma > 0 else 3.0,
-                                           vega_to_ab=offset)
+                f, e = upper_limit_to_flux(
+                    mag, n_sigma=n_sigma if n_sigma > 0 else 3.0, vega_to_ab=offset
+                )
             rows.append((time, band_name, float(f), float(e), False))
             continue
         # Detections use the published magnitude even when a count rate is given: the two
@@ -258,23 +285,30 @@ def _flux_unit(unit) -> str | None:
     s = re.sub(r"[\s^]", "", str(unit)).lower().replace("ergs", "erg")
     if s == "uncalibrated":
         return "uncalibrated"
-    if s in {"erg/s/cm2/angstrom", "erg/s/cm2/a", "erg/cm2/s/angstrom", "erg/cm2/s/a",
-             "ergs-1cm-2angstrom-1", "ergs-1cm-2a-1"}:
+    if s in {
+        "erg/s/cm2/angstrom",
+        "erg/s/cm2/a",
+        "erg/cm2/s/angstrom",
+        "erg/cm2/s/a",
+        "ergs-1cm-2angstrom-1",
+        "ergs-1cm-2a-1",
+    }:
         return "erg/s/cm2/A"
     return None
 
 
-def _spectrum(s: dict, name: str, z_object: float | None,
-              skipped: dict[str, int]) -> Spectrum | None:
+def _spectrum(
+    s: dict, name: str, z_object: float | None, skipped: dict[str, int]
+) -> Spectrum | None:
     """One OSC spectrum entry -> :class:`Spectrum` (or ``None``, counted)."""
     if not isinstance(s, dict) or not isinstance(s.get("data"), list) or not s["data"]:
         count(skipped, "spectrum without data")
         return None
-    scale = {"Angstrom": 1.0, "nm": 10.0}.get(s.get("u_wavelengths", "Angstrom"))
+    scale = {"Angstrom": 1.0, "nm": 10.0}.get(str(s.get("u_wavelengths", "Angstrom")))
     if scale is None:
         count(skipped, "spectrum with unsupported wavelength unit")
         return None
-    flux_unit = _flux_unit(s.get("u_fluxes", "Uncalibrated"))
+    flux_unit = _flux_unit(str(s.get("u_fluxes", "Uncalibrated")))
     if flux_unit is None:
         count(skipped, "spectrum with unsupported flux unit")
         return None
@@ -283,15 +317,20 @@ def _spectrum(s: dict, name: str, z_object: float | None,
         if table.ndim != 2 or table.shape[1] < 2:
             raise ValueError
     except (TypeError, ValueError):  # ragged or non-numeric rows: parse row by row
-        table = np.array([[_float(r[i]) if isinstance(r, list) and i < len(r) else math.nan
-                           for i in range(3)] for r in s["data"]])
+        table = np.array(
+            [
+                [_float(r[i]) if isinstance(r, list) and i < len(r) else math.nan for i in range(3)]
+                for r in s["data"]
+            ]
+        )
     wave, flux = table[:, 0] * scale, table[:, 1]
     err = table[:, 2] if table.shape[1] > 2 and not np.isnan(table[:, 2]).all() else None
     if err is not None and _flux_unit(s.get("u_errors", s.get("u_fluxes"))) != flux_unit:
         count(skipped, "spectrum error column in another unit (errors dropped)")
         err = None
-    meta = {k: s[k] for k in ("filename", "source", "u_fluxes", "u_errors", "snr", "redshift")
-            if k in s}
+    meta = {
+        k: s[k] for k in ("filename", "source", "u_fluxes", "u_errors", "snr", "redshift") if k in s
+    }
     if s.get("deredshifted"):
         z = _float(s.get("redshift"))
         z = z_object if math.isnan(z) else z
@@ -307,5 +346,14 @@ def _spectrum(s: dict, name: str, z_object: float | None,
             count(skipped, "spectrum time not an MJD (time dropped)")
             mjd = None
     instrument = "/".join(str(s[k]) for k in ("instrument", "telescope") if s.get(k)) or None
-    return build_spectrum(wave, flux, err, object_id=name, skipped=skipped, mjd=mjd,
-                          instrument=instrument, flux_unit=flux_unit, meta=meta)
+    return build_spectrum(
+        wave,
+        flux,
+        err,
+        object_id=name,
+        skipped=skipped,
+        mjd=mjd,
+        instrument=instrument,
+        flux_unit=flux_unit,
+        meta=meta,
+    )

@@ -38,8 +38,16 @@ from maven.data.records import Supernova
 from maven.errors import FormatError, UnknownBandError, ValidationError
 from maven.io.common import build_lightcurve, count, read_text
 
-__all__ = ["FORMAT", "SURVEY_BANDS", "SnanaTable", "sniff", "read", "parse_snana",
-           "parse_snana_table", "survey_key"]
+__all__ = [
+    "FORMAT",
+    "SURVEY_BANDS",
+    "SnanaTable",
+    "sniff",
+    "read",
+    "parse_snana",
+    "parse_snana_table",
+    "survey_key",
+]
 
 FORMAT = "snana"
 FLUXCAL_ZP = 27.5
@@ -59,17 +67,22 @@ _KAIT = {
     # Verified for A-D, E-H, I-L, M-P and e-h: in every group the first letter declines
     # fastest and is faintest at +30 d, the last is brightest at +30 d (I-band secondary
     # maximum). a-d (no data here) follow the same documented pattern.
-    **_letters("ABCD", "BVRI", "kait"), **_letters("EFGH", "BVRI", "kait"),
-    **_letters("IJKL", "BVRI", "kait"), **_letters("MNOP", "BVRI", "kait"),
-    **_letters("abcd", "BVRI", "kait"), **_letters("efgh", "BVRI", "kait"),
+    **_letters("ABCD", "BVRI", "kait"),
+    **_letters("EFGH", "BVRI", "kait"),
+    **_letters("IJKL", "BVRI", "kait"),
+    **_letters("MNOP", "BVRI", "kait"),
+    **_letters("abcd", "BVRI", "kait"),
+    **_letters("efgh", "BVRI", "kait"),
 }
 _PS1_LOWZ_COMBINED = {
     # Letters of the PS1_LOWZ_COMBINED system, as stated by the files' own header comments
     # (FILTERS: ... # UBVRI -> abcde (CFA3S), UBVri -> fghij (CFA3K), UBVri -> klmno (CFA4p1),
     # BVri -> pqrs (CFA4p2), UBVRI -> GHIJK (CFA2)); B/V/R/I order confirmed by +30 d
     # magnitudes. CfA2 (Jha+06) is published in the standard system -> Bessell curves.
-    **_letters("abcde", "UBVRI", "4shooter"), **_letters("fghij", "UBVri", "keplercam"),
-    **_letters("klmno", "UBVri", "cfa4p1"), **_letters("pqrs", "BVri", "cfa4p2"),
+    **_letters("abcde", "UBVRI", "4shooter"),
+    **_letters("fghij", "UBVri", "keplercam"),
+    **_letters("klmno", "UBVri", "cfa4p1"),
+    **_letters("pqrs", "BVri", "cfa4p2"),
     **_letters("GHIJK", "UBVRI", "bessell"),
 }
 SURVEY_BANDS: dict[str, dict[str, str]] = {
@@ -79,16 +92,33 @@ SURVEY_BANDS: dict[str, dict[str, str]] = {
     # CSP: R. Kessler's translate_CSPDR3.py (SNANA) writes u g r i B, V->n (LC-9844),
     # V0->m (LC-3014), V1->o (LC-3009), J, Jrc2->j, Y, Ydw->y (du Pont), H. Verified: m only
     # before MJD 53749 and n only after 53762, as the CSP V filter history says. Jrc2 (second
-    # RetroCam J) is read with the RetroCam J curve. CSP_data2 files also write 'V' (LC-9844).
-    "csp": {**_letters("ugriB", "ugriB", "csp"), "V": "csp::V", "n": "csp::V9844",
-            "m": "csp::V3014", "o": "csp::V3009", "Y": "csp::Y", "J": "csp::J",
-            "j": "csp::J", "H": "csp::H", "y": "csp::Yd"},
+    # RetroCam J) is read with the RetroCam J curve. CSP_data2 holds the same CSP-II light
+    # curves twice, once with 'V' and once with 'n' (both LC-9844): both are csp::V (the
+    # registry's LC-9844 curve), so the copies are recognised as duplicates when merged.
+    "csp": {
+        **_letters("ugriB", "ugriB", "csp"),
+        "V": "csp::V",
+        "n": "csp::V",
+        "m": "csp::V3014",
+        "o": "csp::V3009",
+        "Y": "csp::Y",
+        "J": "csp::J",
+        "j": "csp::J",
+        "H": "csp::H",
+        "y": "csp::Yd",
+    },
     "kait": _KAIT,
     # Swift UVOT (SOUSA) BNUVWX. Established from the SNe Ia here: at peak and at +30 d the
     # order from bright to faint is U/V/B, then W, then X, then N (faintest, fewest points):
     # W = UVW1, X = UVW2, N = UVM2 (Ia are faintest in UVM2, UVW2 is brighter by its red leak).
-    "swift": {"B": "swift::b", "V": "swift::v", "U": "swift::u", "W": "swift::uvw1",
-              "X": "swift::uvw2", "N": "swift::uvm2"},
+    "swift": {
+        "B": "swift::b",
+        "V": "swift::v",
+        "U": "swift::u",
+        "W": "swift::uvw1",
+        "X": "swift::uvw2",
+        "N": "swift::uvm2",
+    },
     # JRK07 low-z compilation (Jha, Riess & Kirshner 2007): standard UBVRI. Certain.
     "lowz": _letters("UBVRI", "UBVRI", "bessell"),
     "ps1_lowz_combined": _PS1_LOWZ_COMBINED,
@@ -96,23 +126,50 @@ SURVEY_BANDS: dict[str, dict[str, str]] = {
     # lco-r d, lco-g e, asas-v f, rp-b g, rp-i h, rp-r i, rp-v j, asas-g k (B V +30 d order
     # confirmed). No LCO/ASAS-SN curves are registered: Johnson B V -> Bessell, g r i -> SDSS
     # (approximation).
-    "asassn": {"a": "bessell::B", "b": "bessell::V", "c": "sdss::i", "d": "sdss::r",
-               "e": "sdss::g", "f": "bessell::V", "g": "bessell::B", "h": "sdss::i",
-               "i": "sdss::r", "j": "bessell::V", "k": "sdss::g"},
+    "asassn": {
+        "a": "bessell::B",
+        "b": "bessell::V",
+        "c": "sdss::i",
+        "d": "sdss::r",
+        "e": "sdss::g",
+        "f": "bessell::V",
+        "g": "bessell::B",
+        "h": "sdss::i",
+        "i": "sdss::r",
+        "j": "bessell::V",
+        "k": "sdss::g",
+    },
     # PLAsTiCC / LSST simulations: u g r i z Y.
     "lsst": {**_letters("ugrizy", "ugrizy", "lsst"), "Y": "lsst::y"},
 }
 #: Pantheon+ photometry folder names and SURVEY header values -> key of SURVEY_BANDS.
 _SURVEY_ALIASES = {
-    "foundation_dj17": "foundation", "cspdr3_anthony": "csp", "csp_data2": "csp",
-    "cspdr3": "csp", "kait_ds15": "kait", "loss": "kait", "kaitm": "kait", "swift": "swift",
-    "sousa": "swift", "ps1s_lowz_jrk07_nocfa_ds15": "lowz", "jrk07": "lowz",
-    "ps1_lowz_combined_text_ds17": "ps1_lowz_combined", "cfa3_dj20": "ps1_lowz_combined",
-    "plasticc": "lsst", "lsst_wfd": "lsst", "lsst_ddf": "lsst",
+    "foundation_dj17": "foundation",
+    "cspdr3_anthony": "csp",
+    "csp_data2": "csp",
+    "cspdr3": "csp",
+    "kait_ds15": "kait",
+    "loss": "kait",
+    "kaitm": "kait",
+    "swift": "swift",
+    "sousa": "swift",
+    "ps1s_lowz_jrk07_nocfa_ds15": "lowz",
+    "jrk07": "lowz",
+    "ps1_lowz_combined_text_ds17": "ps1_lowz_combined",
+    "cfa3_dj20": "ps1_lowz_combined",
+    "plasticc": "lsst",
+    "lsst_wfd": "lsst",
+    "lsst_ddf": "lsst",
 }
 #: sub-survey in ``SURVEY: PS1_LOWZ_COMBINED(CFA3K)`` -> band system of a header-comment map
-_SUBSURVEY_SYSTEMS = {"cfa3s": "4shooter", "cfa3k": "keplercam", "cfa4p1": "cfa4p1",
-                      "cfa4p2": "cfa4p2", "cfa2": "bessell", "cfa1": "bessell"}
+_SUBSURVEY_SYSTEMS = {
+    "cfa3s": "4shooter",
+    "cfa3k": "keplercam",
+    "cfa4p1": "cfa4p1",
+    "cfa4p2": "cfa4p2",
+    "cfa2": "bessell",
+    "cfa1": "bessell",
+}
 
 _BAND_COLUMNS = ("FLT", "FILTER", "BAND", "PASSBAND")
 _KEY = re.compile(r"^([A-Za-z][A-Za-z0-9_()]*)\s*:(.*)$")
@@ -319,8 +376,9 @@ def parse_snana_table(text: str, *, source: str, survey: str | None = None) -> S
     off = np.array([offsets.get(b, 0.0) for b in band])
     with np.errstate(over="ignore", invalid="ignore"):
         if use_fluxcal:
-            flux, err = rescale_flux(_floats(good, col["FLUXCAL"]),
-                                     _floats(good, col["FLUXCALERR"]), FLUXCAL_ZP)
+            flux, err = rescale_flux(
+                _floats(good, col["FLUXCAL"]), _floats(good, col["FLUXCALERR"]), FLUXCAL_ZP
+            )
             scale = 10.0 ** (-0.4 * off)
             flux, err = flux * scale, err * scale
         else:
@@ -341,12 +399,14 @@ def parse_snana_table(text: str, *, source: str, survey: str | None = None) -> S
         meta["unplaceable_bands"] = bad_letters
     if unknown:
         meta["unknown_bands"] = sorted(unknown)
-    return SnanaTable(header, time[ok], band[ok].astype(str), flux[ok], err[ok], detected[ok],
-                      skipped, meta)
+    return SnanaTable(
+        header, time[ok], band[ok].astype(str), flux[ok], err[ok], detected[ok], skipped, meta
+    )
 
 
-def _clean_scalar(table: SnanaTable, keys: tuple[str, ...], lo: float, hi: float,
-                  skipped: dict[str, int]) -> float | None:
+def _clean_scalar(
+    table: SnanaTable, keys: tuple[str, ...], lo: float, hi: float, skipped: dict[str, int]
+) -> float | None:
     v = table.first_float(*keys)
     if v is not None and not lo <= v <= hi:
         count(skipped, f"header {keys[0]} out of range (ignored)")
@@ -370,8 +430,9 @@ def parse_snana(text: str, *, source: str, survey: str | None = None) -> Superno
     names = [h.get(k, "").strip() for k in ("SNID", "IAUC")]
     names = [n for n in names if n and n.upper() not in _MISSING]
     sn_id = names[0] if names else Path(source).stem
-    lc = build_lightcurve(t.time, t.band, t.flux, t.flux_err, t.detected,
-                          object_id=sn_id, skipped=skipped)
+    lc = build_lightcurve(
+        t.time, t.band, t.flux, t.flux_err, t.detected, object_id=sn_id, skipped=skipped
+    )
     if lc is None:
         raise FormatError(f"{source}: no usable photometric point ({skipped})")
     meta = dict(t.meta)

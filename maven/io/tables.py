@@ -53,7 +53,11 @@ def _column_map(table) -> dict[str, str]:
     from sncosmo.utils import alias_map
 
     try:
-        return alias_map(table.colnames, PHOTDATA_ALIASES, required=("time", "band", "flux", "fluxerr", "zp", "zpsys"))
+        return alias_map(
+            table.colnames,
+            PHOTDATA_ALIASES,
+            required=("time", "band", "flux", "fluxerr", "zp", "zpsys"),
+        )
     except ValueError as exc:
         raise FormatError(f"not an sncosmo-style photometric table: {exc}") from None
 
@@ -80,7 +84,7 @@ def table_lightcurve(
         meta["time_input"] = "JD"
     flux, ferr = rescale_flux(flux, ferr, zp)
     bands = np.empty(len(table), dtype=object)
-    for i, (b, sys) in enumerate(zip(table[cols["band"]], table[cols["zpsys"]])):
+    for i, (b, sys) in enumerate(zip(table[cols["band"]], table[cols["zpsys"]], strict=True)):
         try:
             band = resolve_band(str(b), telescope=telescope)
             offset = ab_offset(band, str(sys))
@@ -159,8 +163,13 @@ def read(path: str | Path) -> list[Supernova]:
     except Exception as exc:  # astropy raises many types for unreadable tables
         raise FormatError(f"{path}: cannot read as a table: {exc}") from None
     try:
-        return [from_table(table, object_id=None if _has_name(table) else path.stem,
-                           source=f"{FORMAT}:{path.name}")]
+        return [
+            from_table(
+                table,
+                object_id=None if _has_name(table) else path.stem,
+                source=f"{FORMAT}:{path.name}",
+            )
+        ]
     except FormatError as exc:
         raise FormatError(f"{path}: {exc}") from None
 

@@ -141,7 +141,9 @@ def read_bts(path: str | Path) -> list[Supernova]:
     ra, dec = _sexagesimal(entry.get("ra"), entry.get("dec"))
     a_v = _number(entry.get("a_v"))
     if entry:
-        meta.update({k: entry[k] for k in ("peakt", "peakfilt", "peakmag", "duration") if k in entry})
+        meta.update(
+            {k: entry[k] for k in ("peakt", "peakfilt", "peakmag", "duration") if k in entry}
+        )
     if lc is None or len(lc) == 0:
         raise FormatError(f"{path}: no usable photometry ({skipped})")
     return [
