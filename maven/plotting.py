@@ -13,15 +13,15 @@ __all__ = ["plot_supernova"]
 
 
 def _band_colour(name: str):
-    """Colour by effective wavelength: UV violet ... IR dark red."""
+    """Colour by effective wavelength: UV dark blue ... near-IR dark red."""
     import matplotlib
 
     try:
         w = get_band(name).wave_eff
     except Exception:  # a band the registry no longer knows: grey
         return "0.5"
-    x = np.clip((np.log10(w) - np.log10(2000)) / (np.log10(22000) - np.log10(2000)), 0, 1)
-    return matplotlib.colormaps["turbo"](x)
+    x = np.clip((np.log10(w) - np.log10(3000)) / (np.log10(10000) - np.log10(3000)), 0, 1)
+    return matplotlib.colormaps["jet"](0.05 + 0.9 * x)
 
 
 def plot_supernova(sn: Supernova, path: str | Path | None = None):

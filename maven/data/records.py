@@ -59,7 +59,7 @@ def _check_finite(arr: np.ndarray, name: str, object_id: str | None) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"{int(bad.sum())} non-finite value(s) (first at index {i}: {arr[i]!r})",
+            f"{int(bad.sum())} non-finite value(s) (first at index {i}: {float(arr[i])!r})",
             object_id=object_id,
             field=name,
         )
@@ -138,7 +138,7 @@ class LightCurve:
         if (self.flux_err <= 0).any():
             i = int(np.flatnonzero(self.flux_err <= 0)[0])
             raise ValidationError(
-                f"uncertainties must be > 0 (index {i}: {self.flux_err[i]!r})",
+                f"uncertainties must be > 0 (index {i}: {float(self.flux_err[i])!r})",
                 object_id=oid,
                 field="lightcurve.flux_err",
             )
@@ -269,8 +269,8 @@ class Spectrum:
         if (steps <= 0).any():
             i = int(np.flatnonzero(steps <= 0)[0])
             raise ValidationError(
-                f"must be strictly increasing (index {i + 1}: {self.wavelength[i + 1]!r} after "
-                f"{self.wavelength[i]!r})",
+                f"must be strictly increasing (index {i + 1}: {float(self.wavelength[i + 1])!r} after "
+                f"{float(self.wavelength[i])!r})",
                 object_id=oid,
                 field="spectrum.wavelength",
             )
