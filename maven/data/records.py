@@ -268,9 +268,9 @@ class Spectrum:
         steps = np.diff(self.wavelength)
         if (steps <= 0).any():
             i = int(np.flatnonzero(steps <= 0)[0])
+            w0, w1 = float(self.wavelength[i]), float(self.wavelength[i + 1])
             raise ValidationError(
-                f"must be strictly increasing (index {i + 1}: {float(self.wavelength[i + 1])!r} after "
-                f"{float(self.wavelength[i])!r})",
+                f"must be strictly increasing (index {i + 1}: {w1!r} after {w0!r})",
                 object_id=oid,
                 field="spectrum.wavelength",
             )
