@@ -50,3 +50,14 @@ def test_types_and_redshifts_agree_with_index(real, index):
         matched += 1
         assert any(agrees(sn, row) for row in candidates), (sn.id, sn.type, sn.redshift)
     assert matched >= 0.95 * len(real)
+
+
+def test_every_format_round_trips_through_the_dataset(real, tmp_path_factory):
+    """OSC, SNANA/ASCII containers, WISeREP, BTS and forced photometry -> parquet -> records."""
+    from maven.io import read_dataset, write_dataset
+
+    out = write_dataset(real, tmp_path_factory.mktemp("real") / "ds", shard_size=2000)
+    back = read_dataset(out)
+    assert len(back) == len(real)
+    assert all(a.equals(b) for a, b in zip(real, back, strict=True))
+    assert set(real.formats) >= {"osc", "pplus_wiserep", "wiserep", "ztf_bts", "ztf_forced"}
