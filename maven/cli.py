@@ -52,6 +52,27 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from maven.training.config import TrainingConfig
+    from maven.training.trainer import pretrain
+
+    overrides = {
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "cpu": args.cpu or None,
+    }
+    config = TrainingConfig.from_yaml(args.config, **overrides)
+    summary = pretrain(config, args.output_dir, resume=args.resume)
+    if summary:
+        val = summary.get("final_validation") or {}
+        print(
+            f"trained {summary['steps']} steps on {summary['world_size']} process(es); "
+            f"validation loss {val.get('loss', float('nan')):.4f}, "
+            f"top-1 {val.get('phot2spec_top1', float('nan')):.3f}; model in {args.output_dir}/model"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``maven`` command."""
     parser = argparse.ArgumentParser(
@@ -75,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--overwrite", action="store_true", help="replace existing shards")
     convert.add_argument("--json", action="store_true", help="machine-readable output")
     convert.set_defaults(func=_cmd_convert)
+
+    pre = sub.add_parser("pretrain", help="contrastive pre-training (also under accelerate launch)")
+    pre.add_argument("--config", type=Path, required=True, help="YAML recipe (pretrain/configs)")
+    pre.add_argument("--output-dir", type=Path, required=True)
+    pre.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    pre.add_argument("--max-steps", type=int, default=None, help="override max_steps")
+    pre.add_argument("--batch-size", type=int, default=None, help="override batch_size")
+    pre.add_argument("--cpu", action="store_true", help="force CPU")
+    pre.set_defaults(func=_cmd_pretrain)
     return parser
 
 

@@ -1,0 +1,281 @@
+"""Configurations of the maven model: one per tower and a composite :class:`MavenConfig`.
+
+No torch import here: a configuration can be read, validated and written without torch.
+
+Example:
+    >>> from maven.models import MavenConfig
+    >>> config = MavenConfig.from_preset("tiny")
+    >>> config.photometry_config.hidden_size, config.projection_dim
+    (32, 32)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from maven.errors import ConfigError
+
+__all__ = ["MavenPhotometryConfig", "MavenSpectrumConfig", "MavenConfig", "PRESETS"]
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _positive_float(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _probability(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+    return v
+
+
+class _TowerConfig(PretrainedConfig):
+    """Transformer settings shared by both towers (pre-LN encoder blocks)."""
+
+    def __init__(
+        self,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 4,
+        intermediate_size: int = 256,
+        hidden_act: str = "gelu",
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        layer_norm_eps: float = 1e-5,
+        **kwargs: Any,
+    ) -> None:
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.num_hidden_layers = _positive_int("num_hidden_layers", num_hidden_layers)
+        self.num_attention_heads = _positive_int("num_attention_heads", num_attention_heads)
+        if hidden_size % num_attention_heads:
+            raise ConfigError(
+                f"hidden_size ({hidden_size}) must be a multiple of "
+                f"num_attention_heads ({num_attention_heads})"
+            )
+        self.intermediate_size = _positive_int("intermediate_size", intermediate_size)
+        if hidden_act not in ("gelu", "relu", "silu"):
+            raise ConfigError(f"hidden_act must be 'gelu', 'relu' or 'silu', got {hidden_act!r}")
+        self.hidden_act = hidden_act
+        self.dropout = _probability("dropout", dropout)
+        self.attention_dropout = _probability("attention_dropout", attention_dropout)
+        self.layer_norm_eps = _positive_float("layer_norm_eps", layer_norm_eps)
+        super().__init__(**kwargs)
+
+
+class MavenPhotometryConfig(_TowerConfig):
+    r"""Configuration of the light-curve (photometry) tower.
+
+    One token per observation: ``[asinh(flux/scale), asinh(err/scale), detected]`` plus
+    sinusoidal features of the time (days from the reference time) and of the band's
+    log10 effective wavelength; an extra token carries the object's log10 flux scale and
+    (optionally) one the redshift.
+
+    Args:
+        hidden_size (`int`, *optional*, defaults to 128): width of the tokens.
+        num_hidden_layers (`int`, *optional*, defaults to 4): transformer blocks.
+        num_attention_heads (`int`, *optional*, defaults to 4): heads per block.
+        intermediate_size (`int`, *optional*, defaults to 256): MLP width.
+        hidden_act (`str`, *optional*, defaults to ``"gelu"``): MLP activation.
+        dropout, attention_dropout (`float`, *optional*, default 0): dropout probabilities.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5): LayerNorm epsilon.
+        num_time_frequencies (`int`, *optional*, defaults to 16): sinusoid pairs for time.
+        time_min_period, time_max_period (`float`, *optional*, 0.5 and 2000 days): the
+            geometric range of time periods.
+        num_wavelength_frequencies (`int`, *optional*, defaults to 8): sinusoid pairs for the
+            band's log10 wavelength.
+        wavelength_min_period, wavelength_max_period (`float`, 0.02 and 4 dex): their range.
+        use_redshift (`bool`, *optional*, defaults to True): add a redshift token when the
+            input gives one (never required).
+    """
+
+    model_type = "maven_photometry"
+    base_config_key = "photometry_config"
+
+    def __init__(
+        self,
+        num_time_frequencies: int = 16,
+        time_min_period: float = 0.5,
+        time_max_period: float = 2000.0,
+        num_wavelength_frequencies: int = 8,
+        wavelength_min_period: float = 0.02,
+        wavelength_max_period: float = 4.0,
+        use_redshift: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.num_time_frequencies = _positive_int("num_time_frequencies", num_time_frequencies)
+        self.time_min_period = _positive_float("time_min_period", time_min_period)
+        self.time_max_period = _positive_float("time_max_period", time_max_period)
+        self.num_wavelength_frequencies = _positive_int(
+            "num_wavelength_frequencies", num_wavelength_frequencies
+        )
+        self.wavelength_min_period = _positive_float("wavelength_min_period", wavelength_min_period)
+        self.wavelength_max_period = _positive_float("wavelength_max_period", wavelength_max_period)
+        if not isinstance(use_redshift, bool):
+            raise ConfigError(f"use_redshift must be a bool, got {use_redshift!r}")
+        self.use_redshift = use_redshift
+        super().__init__(**kwargs)
+
+
+class MavenSpectrumConfig(_TowerConfig):
+    r"""Configuration of the spectrum tower.
+
+    The processor resamples a spectrum onto a log-wavelength grid of ``n_bins`` bins with
+    channels ``[flux/norm, err/norm]`` and a per-bin mask; the tower cuts it into patches of
+    ``patch_size`` bins (one token each, with sinusoidal features of the patch's mean log10
+    wavelength), so ``n_bins`` must be a multiple of ``patch_size``.
+
+    Args:
+        patch_size (`int`, *optional*, defaults to 16): bins per token.
+        num_wavelength_frequencies (`int`, *optional*, defaults to 16): sinusoid pairs for the
+            patch's log10 wavelength.
+        wavelength_min_period, wavelength_max_period (`float`, 0.005 and 2 dex): their range.
+        Other arguments as in :class:`MavenPhotometryConfig`.
+    """
+
+    model_type = "maven_spectrum"
+    base_config_key = "spectrum_config"
+
+    def __init__(
+        self,
+        patch_size: int = 16,
+        num_wavelength_frequencies: int = 16,
+        wavelength_min_period: float = 0.005,
+        wavelength_max_period: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        self.patch_size = _positive_int("patch_size", patch_size)
+        self.num_wavelength_frequencies = _positive_int(
+            "num_wavelength_frequencies", num_wavelength_frequencies
+        )
+        self.wavelength_min_period = _positive_float("wavelength_min_period", wavelength_min_period)
+        self.wavelength_max_period = _positive_float("wavelength_max_period", wavelength_max_period)
+        super().__init__(**kwargs)
+
+
+#: name -> (photometry tower kwargs, spectrum tower kwargs, projection_dim)
+PRESETS: dict[str, tuple[dict[str, int], dict[str, int], int]] = {
+    # Seconds on CPU; for tests and smoke runs.
+    "tiny": (
+        {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+         "intermediate_size": 64, "num_time_frequencies": 8, "num_wavelength_frequencies": 4},
+        {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+         "intermediate_size": 64, "num_wavelength_frequencies": 8},
+        32,
+    ),
+    # About Maven's scale (~1M parameters in all).
+    "base": (
+        {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+         "intermediate_size": 256},
+        {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
+         "intermediate_size": 256},
+        128,
+    ),
+    # For GPU pre-training on millions of simulated objects.
+    "large": (
+        {"hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 8,
+         "intermediate_size": 1024},
+        {"hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 8,
+         "intermediate_size": 1024},
+        256,
+    ),
+}
+
+
+class MavenConfig(PretrainedConfig):
+    r"""Configuration of :class:`~maven.models.MavenModel` (two towers + shared embedding).
+
+    Args:
+        photometry_config (`dict` or `MavenPhotometryConfig`, *optional*): the light-curve
+            tower; defaults when omitted.
+        spectrum_config (`dict` or `MavenSpectrumConfig`, *optional*): the spectrum tower.
+        projection_dim (`int`, *optional*, defaults to 128): size of the shared embedding.
+        logit_scale_init_value (`float`, *optional*, defaults to log(1/0.07)): initial
+            log inverse temperature of the contrastive logits.
+        initializer_range (`float`, *optional*, defaults to 0.02): std of the weight init.
+        initializer_factor (`float`, *optional*, defaults to 1.0): multiplier of init stds.
+
+    Example:
+        >>> config = MavenConfig(projection_dim=64, photometry_config={"hidden_size": 64})
+        >>> config.photometry_config.hidden_size
+        64
+    """
+
+    model_type = "maven"
+    sub_configs = {
+        "photometry_config": MavenPhotometryConfig,
+        "spectrum_config": MavenSpectrumConfig,
+    }
+
+    def __init__(
+        self,
+        photometry_config: dict | MavenPhotometryConfig | None = None,
+        spectrum_config: dict | MavenSpectrumConfig | None = None,
+        projection_dim: int = 128,
+        logit_scale_init_value: float = math.log(1 / 0.07),
+        initializer_range: float = 0.02,
+        initializer_factor: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self.photometry_config = self._sub(photometry_config, MavenPhotometryConfig, "photometry")
+        self.spectrum_config = self._sub(spectrum_config, MavenSpectrumConfig, "spectrum")
+        self.projection_dim = _positive_int("projection_dim", projection_dim)
+        try:
+            scale = float(logit_scale_init_value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"logit_scale_init_value must be a number, got {logit_scale_init_value!r}"
+            ) from None
+        if not math.isfinite(scale) or not 0.0 <= scale <= math.log(100.0):
+            raise ConfigError(
+                f"logit_scale_init_value must be in [0, log(100)], got {logit_scale_init_value!r}"
+            )
+        self.logit_scale_init_value = scale
+        self.initializer_range = _positive_float("initializer_range", initializer_range)
+        self.initializer_factor = _positive_float("initializer_factor", initializer_factor)
+        super().__init__(**kwargs)
+
+    @staticmethod
+    def _sub(value: Any, cls: type[PretrainedConfig], name: str) -> PretrainedConfig:
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != "model_type"}
+            return cls(**value)
+        raise ConfigError(
+            f"{name}_config must be a dict or {cls.__name__}, got {type(value).__name__}"
+        )
+
+    @classmethod
+    def from_preset(cls, name: str, **kwargs: Any) -> MavenConfig:
+        """A configuration by size: ``"tiny"`` (tests), ``"base"`` (~1M params), ``"large"``.
+
+        ``kwargs`` override top-level fields (e.g. ``projection_dim``).
+
+        Raises:
+            ConfigError: unknown preset name.
+        """
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        phot, spec, proj = PRESETS[name]
+        kwargs.setdefault("projection_dim", proj)
+        return cls(photometry_config=dict(phot), spectrum_config=dict(spec), **kwargs)

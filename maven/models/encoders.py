@@ -1,0 +1,268 @@
+"""The two towers: pre-LN transformer encoders over light-curve and spectrum tokens.
+
+Pooling is a **masked mean** over the valid tokens (not a CLS token): it is invariant to the
+number of padding tokens, degrades gracefully for very short light curves and needs no
+position that all tokens must attend to. Rows with no valid token at all (an object without
+that modality) get token 0 un-masked internally so attention stays finite; their pooled
+output is meaningless and the caller's ``has_photometry`` / ``has_spectrum`` flags say so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maven.models.configuration_maven import (
+    MavenPhotometryConfig,
+    MavenSpectrumConfig,
+    _TowerConfig,
+)
+
+__all__ = [
+    "SinusoidalFeatures",
+    "MavenEncoderLayer",
+    "MavenTransformer",
+    "MavenPhotometryEncoder",
+    "MavenSpectrumEncoder",
+]
+
+_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
+
+#: log10(wavelength / Angstrom) subtracted before the encodings (about 5000 A).
+LOG_WAVE_CENTER = 3.7
+
+
+class SinusoidalFeatures(nn.Module):
+    """``[x, sin(2 pi x / P_k), cos(2 pi x / P_k)]`` for geometric periods P_1..P_K.
+
+    Input ``(...)``, output ``(..., 2K + 1)``. The frequencies are a fixed buffer.
+    """
+
+    def __init__(self, num_frequencies: int, min_period: float, max_period: float) -> None:
+        super().__init__()
+        periods = torch.logspace(
+            math.log10(min_period), math.log10(max_period), num_frequencies, dtype=torch.float32
+        )
+        self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
+        self.out_features = 2 * num_frequencies + 1
+        self.max_period = max_period
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        arg = x.unsqueeze(-1) * self.frequencies
+        return torch.cat([x.unsqueeze(-1) / self.max_period, arg.sin(), arg.cos()], dim=-1)
+
+
+class MavenAttention(nn.Module):
+    """Multi-head self-attention through ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, config: _TowerConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = config.attention_dropout
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, S, H); ``attn_mask`` (B, 1, 1, S) bool, True = attend."""
+        b, s, h = x.shape
+        qkv = self.qkv(x).view(b, s, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(
+            qkv[0],
+            qkv[1],
+            qkv[2],
+            attn_mask=attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out_proj(out.transpose(1, 2).reshape(b, s, h))
+
+
+class MavenEncoderLayer(nn.Module):
+    """Pre-LN block: ``x + attn(LN(x))`` then ``x + MLP(LN(x))``."""
+
+    def __init__(self, config: _TowerConfig) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = MavenAttention(config)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = _ACTIVATIONS[config.hidden_act]()
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.norm1(x), attn_mask))
+        return x + self.dropout(self.fc2(self.act(self.fc1(self.norm2(x)))))
+
+
+class MavenTransformer(nn.Module):
+    """A stack of :class:`MavenEncoderLayer` + final LayerNorm + masked mean pooling."""
+
+    def __init__(self, config: _TowerConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [MavenEncoderLayer(config) for _ in range(config.num_hidden_layers)]
+        )
+        self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens`` (B, S, H), ``mask`` (B, S) bool -> (hidden (B, S, H), pooled (B, H))."""
+        mask = mask.clone()
+        mask[:, 0] |= ~mask.any(dim=1)  # empty rows: attend to token 0 so nothing is NaN
+        attn_mask = mask[:, None, None, :]
+        x = tokens
+        for layer in self.layers:
+            x = layer(x, attn_mask)
+        x = self.final_norm(x)
+        weights = mask.to(x.dtype).unsqueeze(-1)
+        pooled = (x * weights).sum(dim=1) / weights.sum(dim=1)
+        return x, pooled
+
+
+def _mlp(n_in: int, hidden: int, act: str) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), _ACTIVATIONS[act](), nn.Linear(hidden, hidden))
+
+
+class MavenPhotometryEncoder(nn.Module):
+    """Light curve -> token sequence -> pooled vector.
+
+    Tokens: ``[scale token, redshift token, one token per observation]``. An observation's
+    token is an MLP of ``[values (3), time features, wavelength features]``.
+    """
+
+    def __init__(self, config: MavenPhotometryConfig) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden_size
+        self.time_features = SinusoidalFeatures(
+            config.num_time_frequencies, config.time_min_period, config.time_max_period
+        )
+        self.wavelength_features = SinusoidalFeatures(
+            config.num_wavelength_frequencies,
+            config.wavelength_min_period,
+            config.wavelength_max_period,
+        )
+        n_in = 3 + self.time_features.out_features + self.wavelength_features.out_features
+        self.observation_embedding = _mlp(n_in, h, config.hidden_act)
+        self.scale_embedding = nn.Linear(1, h)
+        self.scale_token = nn.Parameter(torch.zeros(h))
+        self.redshift_embedding = nn.Linear(2, h)
+        self.redshift_token = nn.Parameter(torch.zeros(h))
+        self.transformer = MavenTransformer(config)
+
+    def forward(
+        self,
+        photometry_values: torch.Tensor,
+        photometry_time: torch.Tensor,
+        photometry_wavelength: torch.Tensor,
+        photometry_mask: torch.Tensor,
+        photometry_scale: torch.Tensor,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a batch of light curves.
+
+        Args:
+            photometry_values: ``[asinh(flux/scale), asinh(err/scale), detected]``, (B, L, 3).
+            photometry_time: days from the object's reference time, (B, L).
+            photometry_wavelength: log10 band effective wavelength (Angstrom), (B, L).
+            photometry_mask: True for real observations, (B, L).
+            photometry_scale: log10 of the object's flux scale (uJy), (B,).
+            redshift: (B,), optional; redshift_mask: (B,) bool, True where known.
+
+        Returns:
+            ``(last_hidden_state (B, 2 + L, H), pooled (B, H))``.
+        """
+        b = photometry_values.shape[0]
+        dtype = self.scale_token.dtype
+        mask = photometry_mask.bool()
+        feats = torch.cat(
+            [
+                photometry_values.to(dtype),
+                self.time_features(photometry_time.to(dtype)),
+                self.wavelength_features(photometry_wavelength.to(dtype) - LOG_WAVE_CENTER),
+            ],
+            dim=-1,
+        )
+        obs = self.observation_embedding(feats)
+        scale = self.scale_token + self.scale_embedding(photometry_scale.to(dtype)[:, None] - 2.0)
+        if redshift is None or not self.config.use_redshift:
+            z = torch.zeros(b, dtype=dtype, device=obs.device)
+            z_mask = torch.zeros(b, dtype=torch.bool, device=obs.device)
+        else:
+            z = redshift.to(dtype)
+            z_mask = (
+                torch.ones(b, dtype=torch.bool, device=obs.device)
+                if redshift_mask is None
+                else redshift_mask.bool()
+            )
+        z_feats = torch.stack([z, torch.log1p(z.clamp(min=-0.5))], dim=-1)
+        z_tok = self.redshift_token + self.redshift_embedding(z_feats)
+        tokens = torch.cat([scale[:, None], z_tok[:, None], obs], dim=1)
+        full_mask = torch.cat([mask.any(dim=1, keepdim=True), (z_mask & mask.any(1))[:, None], mask], 1)
+        return self.transformer(tokens, full_mask)
+
+
+class MavenSpectrumEncoder(nn.Module):
+    """Spectrum on a fixed log-wavelength grid -> patch tokens -> pooled vector.
+
+    A patch token is ``Linear([flux (P), err (P), mask (P)]) + MLP(wavelength features of the
+    patch's mean log10 wavelength)``; a patch is valid when any of its bins is.
+    """
+
+    def __init__(self, config: MavenSpectrumConfig) -> None:
+        super().__init__()
+        self.config = config
+        h, p = config.hidden_size, config.patch_size
+        self.patch_embedding = nn.Linear(3 * p, h)
+        self.wavelength_features = SinusoidalFeatures(
+            config.num_wavelength_frequencies,
+            config.wavelength_min_period,
+            config.wavelength_max_period,
+        )
+        self.wavelength_embedding = _mlp(
+            self.wavelength_features.out_features, h, config.hidden_act
+        )
+        self.transformer = MavenTransformer(config)
+
+    def forward(
+        self,
+        spectrum_values: torch.Tensor,
+        spectrum_wavelength: torch.Tensor,
+        spectrum_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode a batch of resampled spectra.
+
+        Args:
+            spectrum_values: ``[flux/norm, err/norm]`` per bin, (B, N, 2).
+            spectrum_wavelength: log10 bin-centre wavelength (Angstrom), (B, N).
+            spectrum_mask: True for bins with data, (B, N).
+
+        Returns:
+            ``(last_hidden_state (B, N / patch_size, H), pooled (B, H))``.
+
+        Raises:
+            ValueError: N is not a multiple of ``patch_size``.
+        """
+        b, n, _ = spectrum_values.shape
+        p = self.config.patch_size
+        if n % p:
+            raise ValueError(f"spectrum length {n} is not a multiple of patch_size {p}")
+        dtype = self.patch_embedding.weight.dtype
+        mask = spectrum_mask.bool()
+        m = mask.to(dtype)
+        vals = spectrum_values.to(dtype) * m.unsqueeze(-1)
+        t = n // p
+        patches = torch.cat(
+            [vals[..., 0].view(b, t, p), vals[..., 1].view(b, t, p), m.view(b, t, p)], dim=-1
+        )
+        wave = spectrum_wavelength.to(dtype).view(b, t, p).mean(dim=-1) - LOG_WAVE_CENTER
+        tokens = self.patch_embedding(patches) + self.wavelength_embedding(
+            self.wavelength_features(wave)
+        )
+        return self.transformer(tokens, mask.view(b, t, p).any(dim=-1))

@@ -1,0 +1,125 @@
+"""Typed training configuration, read from YAML recipes (``pretrain/configs/*.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from maven.errors import ConfigError
+
+__all__ = ["DataConfig", "TrainingConfig"]
+
+
+@dataclass
+class DataConfig:
+    """Where training and validation supernovae come from.
+
+    Args:
+        train: a maven parquet dataset (folder or file), or ``None`` to simulate on the fly.
+        val: a parquet dataset for validation, or ``None`` to simulate ``val_size`` objects.
+        survey: survey simulated on the fly (``"ztf"`` or ``"lsst"``).
+        val_size: objects simulated for validation (seed disjoint from training).
+        simulate: extra keyword arguments for the simulator.
+    """
+
+    train: str | None = None
+    val: str | None = None
+    survey: str = "ztf"
+    val_size: int = 256
+    simulate: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainingConfig:
+    """Everything one training run needs; every field has a unit-free, documented meaning.
+
+    Args:
+        model: ``{"preset": "tiny"|"base"|"large", **overrides}`` for :class:`MavenConfig`.
+        processor: keyword arguments for :class:`MavenProcessor`.
+        data: :class:`DataConfig`.
+        batch_size: objects per process per micro-step (the global batch is
+            ``batch_size * num_processes``; all of it supplies negatives).
+        grad_accum_steps: micro-steps per optimiser step. Accumulation here averages
+            gradients of per-micro-batch losses, so negatives come from each micro-batch only.
+        max_steps: optimiser steps.
+        lr, weight_decay, warmup_steps, grad_clip: AdamW, linear warm-up then cosine decay.
+        mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (bf16 where the device has it).
+        seed: seeds model init, data order and augmentation (per step, so resume is exact).
+        augment: apply the processor's training augmentations.
+        log_every, eval_every, save_every: in optimiser steps.
+        keep_checkpoints: how many recent checkpoints to keep.
+        num_workers: data-loader worker processes.
+        cpu: force CPU even where an accelerator exists.
+    """
+
+    model: dict = field(default_factory=lambda: {"preset": "tiny"})
+    processor: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    max_steps: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 10
+    grad_clip: float = 1.0
+    mixed_precision: str = "no"
+    seed: int = 0
+    augment: bool = True
+    log_every: int = 10
+    eval_every: int = 50
+    save_every: int = 50
+    keep_checkpoints: int = 2
+    num_workers: int = 0
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            known = {f.name for f in fields(DataConfig)}
+            unknown = set(self.data) - known
+            if unknown:
+                raise ConfigError(f"data: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            self.data = DataConfig(**self.data)
+        positive = ("batch_size", "grad_accum_steps", "max_steps", "log_every", "eval_every",
+                    "save_every", "keep_checkpoints")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr", "grad_clip"):
+            if not float(getattr(self, name)) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
+            raise ConfigError("warmup_steps, weight_decay and num_workers must be >= 0")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(
+                f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}"
+            )
+        if not isinstance(self.model, dict) or "preset" not in self.model:
+            raise ConfigError("model must be a mapping with a 'preset' (tiny, base or large)")
+        if self.data.survey not in ("ztf", "lsst"):
+            raise ConfigError(f"data.survey must be ztf or lsst, got {self.data.survey!r}")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> TrainingConfig:
+        """Read a YAML recipe; keyword ``overrides`` replace top-level keys."""
+        import yaml
+
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy."""
+        return asdict(self)

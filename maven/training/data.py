@@ -1,0 +1,99 @@
+"""Deterministic per-step batches: step ``s`` on rank ``r`` always gets the same objects and the
+same augmentation, so a resumed run continues exactly and no data-loader state is saved.
+
+Two sources:
+
+* :class:`RecordSource`: a maven parquet dataset (memory-mapped through Hugging Face
+  ``datasets``), reshuffled every epoch with ``seed + epoch``.
+* :class:`SimulatedSource`: supernovae simulated on the fly; batch ``s`` of rank ``r`` is
+  simulator shard ``s * world + r`` of the run's seed: an endless, never-repeating stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maven.data.records import Supernova
+from maven.errors import MavenError
+
+__all__ = ["RecordSource", "SimulatedSource", "StepBatches", "has_pair"]
+
+
+def has_pair(sn: Supernova) -> bool:
+    """True when a supernova has both a light curve and a spectrum (a contrastive pair)."""
+    return sn.lightcurve is not None and bool(sn.spectra)
+
+
+class RecordSource:
+    """Paired supernovae of a parquet dataset, addressed by index."""
+
+    def __init__(self, path: str | Path):
+        from maven.io.dataset import load_dataset
+
+        ds = load_dataset(path)
+        keep = [
+            i
+            for i, (t, s) in enumerate(zip(ds["lc_time"], ds["spectra"], strict=True))
+            if t is not None and s
+        ]
+        if not keep:
+            raise MavenError(f"{path}: no supernova has both a light curve and a spectrum")
+        self.dataset = ds.select(keep)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
+        """The records of micro-step ``step`` on ``rank``."""
+        from maven.io.dataset import row_to_supernova
+
+        n, global_batch = len(self), batch_size * world
+        start = step * global_batch + rank * batch_size
+        out = []
+        for k in range(start, start + batch_size):
+            epoch, pos = divmod(k, n)
+            perm = np.random.default_rng([seed, epoch]).permutation(n)
+            out.append(row_to_supernova(self.dataset[int(perm[pos])]))
+        return out
+
+
+class SimulatedSource:
+    """Supernovae simulated on the fly (needs :mod:`maven.simulate`)."""
+
+    def __init__(self, survey: str, **simulate_kwargs):
+        self.survey = survey
+        self.kwargs = simulate_kwargs
+
+    def batch(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
+        from maven.simulate import simulate
+
+        sne = simulate(batch_size, survey=self.survey, seed=seed, shard=step * world + rank,
+                       **self.kwargs)
+        if len(sne) != batch_size or not all(has_pair(sn) for sn in sne):
+            raise MavenError("the simulator must return batch_size light curve + spectrum pairs")
+        return sne
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``i`` is the processed batch of micro-step ``start + i`` for this rank.
+
+    Use with ``DataLoader(batch_size=None)``; workers then build batches in parallel.
+    """
+
+    def __init__(self, source, processor, *, batch_size: int, rank: int, world: int, seed: int,
+                 start: int, stop: int, augment: bool):
+        self.source, self.processor = source, processor
+        self.batch_size, self.rank, self.world, self.seed = batch_size, rank, world, seed
+        self.start, self.stop, self.augment = start, stop, augment
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __getitem__(self, i: int):
+        step = self.start + i
+        records = self.source.batch(step, self.rank, self.world, self.batch_size, self.seed)
+        rng = np.random.default_rng([self.seed, step, self.rank, 7]) if self.augment else None
+        return dict(self.processor(records, augment=rng))
