@@ -1,0 +1,394 @@
+"""Spectral time-series templates: where they live, what they are, and how they are loaded.
+
+All sources become a :class:`TemplateGrid`: rest-frame F_lambda (arbitrary normalisation) on a
+template phase grid (rest-frame days, phase of the rest-frame B-band peak = ``peak_phase``) and on
+one common rest wavelength grid :data:`REST_WAVE` (1000-12000 A, 10 A), zero outside the
+template's coverage ``[wmin, wmax]``.
+
+Template directory (one, configurable): the ``template_dir`` argument / config key, else the
+``MAVEN_TEMPLATE_DIR`` environment variable, else ``../shared/data/templates`` next to the
+current working directory or the repository (found by walking up from the cwd). Without one,
+only what sncosmo ships in its wheel (the subsampled Hsiao Ia model) plus physics models are
+used (:mod:`maven.simulate.physics`).
+
+Parsed grids are cached (``.npz``, never pickle) in ``$MAVEN_CACHE_DIR`` or
+``~/.cache/maven/templates``; SALT tarballs are extracted there too, never into the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from maven.errors import ConfigError, MavenError
+
+__all__ = [
+    "REST_WAVE",
+    "TemplateGrid",
+    "TemplateInfo",
+    "CATALOG",
+    "HELDOUT",
+    "find_template_dir",
+    "cache_dir",
+    "load_template",
+    "available_templates",
+]
+
+#: Common rest-frame wavelength grid (Angstrom) of every template grid.
+REST_WAVE = np.arange(1000.0, 12000.0 + 1e-6, 10.0)
+
+#: Template ids held out of training (``heldout="exclude"``, the default, never draws them;
+#: ``heldout="only"`` draws nothing else). A few per class, chosen to span subtypes.
+HELDOUT: dict[str, tuple[str, ...]] = {
+    "Ia": ("hsiao",),
+    "II": ("snana-SDSS-018109", "sako-SDSS-001472", "v19-SN2013fs"),
+    "Ibc": ("snana-SDSS-014492", "v19-SN1998bw", "v19-SN2011ei"),
+    "IIn": ("snana-SDSS-013449", "v19-SN2010al"),
+    "SLSN-I": ("magnetar-000", "magnetar-001", "magnetar-002", "magnetar-003"),
+}
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """Catalogue entry of one template file in the template directory."""
+
+    id: str
+    cls: str  # maven class (Ia, II, Ibc, IIn, SLSN-I)
+    subtype: str  # e.g. "IIP", "Ic-BL"
+    family: str  # hsiao, salt, snana, pierel, sako, v19, nugent
+    relpath: str  # path inside the template directory
+    citation: str
+
+
+_CITE = {
+    "snana": "SNANA NON1A templates (Kessler+10, SDSS-II SNe)",
+    "pierel": "Pierel et al. 2018 PASP 130 114504 (UV/NIR-extended NON1A)",
+    "sako": "Sako et al. 2011 ApJ 738 162",
+    "v19": "Vincenzi et al. 2019 MNRAS 489 5802",
+    "nugent": "Nugent, Kim & Perlmutter 2002 (Nugent templates)",
+    "hsiao": "Hsiao et al. 2007 ApJ 663 1187",
+    "salt2": "Guy et al. 2007/2010 (SALT2.4, Betoule+14 training)",
+    "salt3": "Kenworthy et al. 2021 ApJ 923 265 (SALT3-K21)",
+}
+
+
+def _build_catalog() -> tuple[TemplateInfo, ...]:
+    out: list[TemplateInfo] = [
+        TemplateInfo("salt3-k21", "Ia", "Ia", "salt", "sed/salt/salt3-k21.tar.gz", _CITE["salt3"]),
+        TemplateInfo("salt2-4", "Ia", "Ia", "salt", "sed/salt/salt2-4.tar.gz", _CITE["salt2"]),
+        TemplateInfo("hsiao", "Ia", "Ia", "hsiao", "sed/hsiao/Hsiao_SED_V3.fits", _CITE["hsiao"]),
+    ]
+    snana = {
+        "Ic": "004012 013195 014475 015475",
+        "Ib": "000020 002744 014492 019323",
+        "IIP": "000018 003818 013376 014450 014599 015031 015320 018109 018297 018408 018441 "
+        "018457 018590 018596 018700 018713 018734",
+        "IIn": "012842 013449",
+        "II-pec": "017548",
+    }
+    for sub, ids in snana.items():
+        for i in ids.split():
+            out.append(
+                TemplateInfo(
+                    f"snana-SDSS-{i}", _class_of(sub), sub, "snana",
+                    f"sed/snana_non1a/SDSS-{i}.SED.gz", _CITE["snana"],
+                )
+            )  # fmt: skip
+    for name in ("CSP-2004gq", "SNLS-04D1la", "SDSS-015339", "SDSS-017564", "SDSS-017862",
+                 "SDSS-018793", "SDSS-018834", "SDSS-018892", "SDSS-020038"):  # fmt: skip
+        sub = "Ic" if not name.startswith("SDSS") else "IIP"
+        out.append(
+            TemplateInfo(f"pierel-{name}", _class_of(sub), sub, "pierel",
+                         f"sed/pierel18_non1a/{name}.SED.gz", _CITE["pierel"])
+        )  # fmt: skip
+    # Sako+11 types as in sncosmo 2.13 builtins.
+    sako = {"000018": "IIL/P", "001472": "IIP", "002000": "Ib", "002744": "Ib",
+            "003818": "IIP", "013195": "Ic", "014492": "Ib", "014599": "IIP"}  # fmt: skip
+    for i, sub in sako.items():
+        out.append(
+            TemplateInfo(f"sako-SDSS-{i}", _class_of(sub), sub, "sako",
+                         f"sed/sako11/S11_SDSS-{i}.SED.gz", _CITE["sako"])
+        )  # fmt: skip
+    v19 = {"2009N": "II", "2009kr": "II", "2013fs": "II", "2006T": "IIb", "2011ei": "IIb",
+           "2006aa": "IIn", "2008fq": "IIn", "2009ip": "IIn", "2010al": "IIn", "2004gv": "Ib",
+           "2005bf": "Ib", "2007Y": "Ib", "2004fe": "Ic", "2013ge": "Ic", "1998bw": "Ic-BL",
+           "2006aj": "Ic-BL", "2009bb": "Ic-BL", "2012ap": "Ic-BL"}  # fmt: skip
+    for sn, sub in v19.items():
+        out.append(
+            TemplateInfo(f"v19-SN{sn}", _class_of(sub), sub, "v19",
+                         f"sed/vincenzi19/V19_SN{sn}_HostExtCorr.SED.gz", _CITE["v19"])
+        )  # fmt: skip
+    nugent = {"sn1bc": ("Ib/c", "sn1bc_flux.v1.1.dat.gz"), "hyper": ("Ic-BL", "hyper_flux.v1.2.dat.gz"),
+              "sn2p": ("IIP", "sn2p_flux.v1.2.dat.gz"), "sn2l": ("IIL", "sn2l_flux.v1.2.dat.gz"),
+              "sn2n": ("IIn", "sn2n_flux.v2.1.dat.gz")}  # fmt: skip
+    for key, (sub, fn) in nugent.items():
+        out.append(
+            TemplateInfo(f"nugent-{key}", _class_of(sub), sub, "nugent", f"sed/nugent/{fn}",
+                         _CITE["nugent"])
+        )  # fmt: skip
+    return tuple(out)
+
+
+def _class_of(subtype: str) -> str:
+    if subtype == "IIn":
+        return "IIn"
+    if subtype in ("IIP", "IIL", "IIL/P", "II", "II-pec"):
+        return "II"
+    return "Ibc"  # Ib, Ic, Ib/c, IIb, Ic-BL
+
+
+#: Every template file maven knows how to read from a template directory.
+CATALOG: tuple[TemplateInfo, ...] = _build_catalog()
+
+
+@dataclass(eq=False)
+class TemplateGrid:
+    """A rest-frame spectral time series on :data:`REST_WAVE`.
+
+    Attributes:
+        id, cls, subtype, family, citation: identity (see :class:`TemplateInfo`).
+        phase: rest-frame days, increasing. Shape ``(P,)``.
+        flux: F_lambda, arbitrary normalisation, >= 0. Shape ``(P, W)``. For SALT this is M0.
+        m1, colorlaw: SALT only: the M1 component ``(P, W)`` and colour law ``(W,)`` such that
+            ``flux(x1, c) = (M0 + x1 M1) 10^(-0.4 c CL)``.
+        wmin, wmax: rest wavelength coverage (Angstrom).
+        peak_phase: phase of the rest-frame B-band maximum (for x1 = c = 0 with SALT).
+        source: where it was read from (path or package).
+    """
+
+    id: str
+    cls: str
+    subtype: str
+    family: str
+    phase: np.ndarray
+    flux: np.ndarray
+    wmin: float
+    wmax: float
+    source: str
+    citation: str = ""
+    m1: np.ndarray | None = None
+    colorlaw: np.ndarray | None = None
+    peak_phase: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    def sed(self, x1: float = 0.0, c: float = 0.0) -> np.ndarray:
+        """The flux grid ``(P, W)``; SALT templates apply ``x1`` and ``c``."""
+        if self.m1 is None:
+            return self.flux
+        f = self.flux + x1 * self.m1
+        if c != 0.0:
+            f = f * 10.0 ** (-0.4 * c * self.colorlaw)
+        return np.clip(f, 0.0, None)
+
+    @property
+    def heldout(self) -> bool:
+        return self.id in HELDOUT.get(self.cls, ())
+
+
+# --------------------------------------------------------------------------- directories
+
+
+def find_template_dir(template_dir: str | os.PathLike | None = None) -> Path | None:
+    """The template directory, or ``None`` when there is none.
+
+    Order: the argument, ``$MAVEN_TEMPLATE_DIR``, then ``shared/data/templates`` in the
+    parent of the current directory or of any of its ancestors (``../shared/data/templates``
+    from a repository checkout). An explicit argument or variable that does not exist raises
+    :class:`ConfigError`.
+    """
+    explicit = template_dir if template_dir is not None else os.environ.get("MAVEN_TEMPLATE_DIR")
+    if explicit not in (None, ""):
+        p = Path(explicit).expanduser()
+        if not p.is_dir():
+            raise ConfigError(f"template_dir {str(p)!r} is not a directory")
+        return p.resolve()
+    here = Path.cwd().resolve()
+    for base in (here, *here.parents):
+        cand = base.parent / "shared" / "data" / "templates"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def cache_dir() -> Path:
+    """``$MAVEN_CACHE_DIR`` or ``~/.cache/maven/templates`` (created)."""
+    root = os.environ.get("MAVEN_CACHE_DIR")
+    p = Path(root) / "templates" if root else Path.home() / ".cache" / "maven" / "templates"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def _resample(phase: np.ndarray, wave: np.ndarray, flux: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Native grid -> :data:`REST_WAVE` (linear in wavelength, zero outside coverage)."""
+    flux = np.nan_to_num(np.asarray(flux, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    wave = np.asarray(wave, dtype=np.float64)
+    inside = (REST_WAVE >= wave[0]) & (REST_WAVE <= wave[-1])
+    idx = np.clip(np.searchsorted(wave, REST_WAVE, side="right") - 1, 0, wave.size - 2)
+    frac = (REST_WAVE - wave[idx]) / (wave[idx + 1] - wave[idx])
+    out = flux[:, idx] * (1.0 - frac) + flux[:, idx + 1] * frac
+    out[:, ~inside] = 0.0
+    return np.asarray(phase, np.float64), out, float(max(wave[0], REST_WAVE[0])), float(
+        min(wave[-1], REST_WAVE[-1])
+    )
+
+
+def _read_ascii_grid(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """3-column ASCII (phase, wavelength, F_lambda) -> (phase, wave, flux[P, W])."""
+    import pandas as pd
+
+    df = pd.read_csv(path, sep=r"\s+", comment="#", header=None, usecols=[0, 1, 2])
+    arr = df.to_numpy(dtype=np.float64)
+    phase = np.unique(arr[:, 0])
+    wave = np.unique(arr[:, 1])
+    if phase.size * wave.size == arr.shape[0]:
+        order = np.lexsort((arr[:, 1], arr[:, 0]))
+        flux = arr[order, 2].reshape(phase.size, wave.size)
+    else:  # ragged: place what exists, leave the rest zero
+        flux = np.zeros((phase.size, wave.size))
+        flux[np.searchsorted(phase, arr[:, 0]), np.searchsorted(wave, arr[:, 1])] = arr[:, 2]
+    return phase, wave, np.clip(flux, 0.0, None)
+
+
+def _salt_grids(tarball: Path, name: str) -> dict[str, np.ndarray]:
+    """M0, M1 and the colour law of a SALT2/3 model on :data:`REST_WAVE` (via sncosmo)."""
+    import sncosmo
+
+    target = cache_dir() / name
+    if not (target / ".complete").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tarball) as tf:
+            for m in tf.getmembers():
+                base = Path(m.name).name
+                if not m.isfile() or base.startswith("._"):
+                    continue
+                src = tf.extractfile(m)
+                if src is not None:
+                    (target / base).write_bytes(src.read())
+        (target / ".complete").write_text("ok")
+    cls = sncosmo.SALT3Source if name.startswith("salt3") else sncosmo.SALT2Source
+    src = cls(modeldir=str(target), name=name)
+    wave = REST_WAVE[(REST_WAVE >= src.minwave()) & (REST_WAVE <= src.maxwave())]
+    phase = np.arange(np.ceil(src.minphase()), np.floor(src.maxphase()) + 0.5, 1.0)
+    src.set(x0=1.0, x1=0.0, c=0.0)
+    m0 = src.flux(phase, wave)
+    src.set(x1=1.0)
+    m1 = src.flux(phase, wave) - m0
+    src.set(x1=0.0, c=1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = src.flux(phase, wave) / m0
+    good = np.isfinite(ratio) & (m0 > 0)
+    cl_ratio = np.array([np.median(ratio[:, j][good[:, j]]) if good[:, j].any() else 1.0
+                         for j in range(wave.size)])  # fmt: skip
+    cl = -2.5 * np.log10(np.clip(cl_ratio, 1e-30, None))
+    _, M0, wmin, wmax = _resample(phase, wave, m0)
+    _, M1, _, _ = _resample(phase, wave, m1)
+    CL = np.interp(REST_WAVE, wave, cl)
+    return {"phase": phase, "flux": M0, "m1": M1, "colorlaw": CL, "wmin": wmin, "wmax": wmax}
+
+
+def _load_raw(info: TemplateInfo, root: Path) -> dict[str, np.ndarray]:
+    path = root / info.relpath
+    if not path.exists():
+        raise MavenError(f"template {info.id}: {path} is missing")
+    if info.family == "salt":
+        return _salt_grids(path, info.id)
+    if info.family == "hsiao":
+        import sncosmo
+
+        phase, wave, flux = sncosmo.read_griddata_fits(str(path))
+    else:
+        phase, wave, flux = _read_ascii_grid(path)
+    phase, grid, wmin, wmax = _resample(phase, wave, flux)
+    return {"phase": phase, "flux": grid, "wmin": wmin, "wmax": wmax}
+
+
+def _cache_key(info: TemplateInfo, path: Path) -> str:
+    st = path.stat()
+    h = hashlib.sha256(f"v2|{info.id}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()
+    return h[:16]
+
+
+@lru_cache(maxsize=None)
+def _rest_b_weights() -> np.ndarray:
+    """Photon-counting weights of rest-frame Bessell B on :data:`REST_WAVE` (sum to 1 in f_nu)."""
+    from maven.data.bands import get_band
+
+    b = get_band("bessell::B")
+    t = np.interp(REST_WAVE, b.wavelength, b.transmission, left=0.0, right=0.0)
+    w = t * REST_WAVE * 10.0
+    norm = np.sum(t * REST_WAVE * 10.0 * 2.99792458e18 / REST_WAVE**2)
+    return w / norm  # F_lambda @ w = f_nu (erg/s/cm^2/Hz)
+
+
+def peak_phase_of(phase: np.ndarray, sed: np.ndarray) -> tuple[float, float]:
+    """(phase, f_nu) of the rest-frame B-band maximum of a grid (parabolic refinement)."""
+    bflux = sed @ _rest_b_weights()
+    k = int(np.argmax(bflux))
+    if 0 < k < phase.size - 1:
+        x, y = phase[k - 1 : k + 2], bflux[k - 1 : k + 2]
+        a = np.polyfit(x, y, 2)
+        if a[0] < 0:
+            xp = float(np.clip(-a[1] / (2 * a[0]), x[0], x[-1]))
+            return xp, float(np.polyval(a, xp))
+    return float(phase[k]), float(bflux[k])
+
+
+def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
+    """One catalogued template from the template directory (grid cached as ``.npz``)."""
+    path = root / info.relpath
+    cfile = cache_dir() / f"grid-{info.id}-{_cache_key(info, path)}.npz"
+    data = None
+    if cfile.exists():
+        try:
+            with np.load(cfile, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            data = None
+    if data is None:
+        data = _load_raw(info, root)
+        tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **data)
+        os.replace(tmp, cfile)
+    grid = TemplateGrid(
+        id=info.id, cls=info.cls, subtype=info.subtype, family=info.family,
+        phase=np.asarray(data["phase"], np.float64), flux=np.asarray(data["flux"], np.float64),
+        wmin=float(data["wmin"]), wmax=float(data["wmax"]), source=info.relpath,
+        citation=info.citation,
+        m1=data.get("m1"), colorlaw=data.get("colorlaw"),
+    )  # fmt: skip
+    grid.peak_phase = peak_phase_of(grid.phase, grid.flux)[0]
+    return grid
+
+
+def load_builtin_hsiao() -> TemplateGrid:
+    """The subsampled Hsiao Ia model that ships inside the sncosmo wheel (no network)."""
+    import sncosmo
+
+    path = Path(sncosmo.__file__).parent / "data" / "models" / "Hsiao_SED_V3_subsampled.fits"
+    if not path.exists():
+        raise MavenError(f"sncosmo's bundled Hsiao model is missing ({path})")
+    phase, wave, flux = sncosmo.read_griddata_fits(str(path))
+    phase, grid, wmin, wmax = _resample(phase, wave, flux)
+    g = TemplateGrid(
+        id="hsiao-subsampled", cls="Ia", subtype="Ia", family="hsiao", phase=phase, flux=grid,
+        wmin=wmin, wmax=wmax, source="sncosmo wheel: data/models/Hsiao_SED_V3_subsampled.fits",
+        citation=_CITE["hsiao"],
+    )  # fmt: skip
+    g.peak_phase = peak_phase_of(g.phase, g.flux)[0]
+    return g
+
+
+def available_templates(root: Path | None) -> list[TemplateInfo]:
+    """Catalogue entries whose file exists under ``root``."""
+    if root is None:
+        return []
+    return [t for t in CATALOG if (root / t.relpath).exists()]
