@@ -102,8 +102,9 @@ class MavenPhotometryConfig(_TowerConfig):
         num_wavelength_frequencies (`int`, *optional*, defaults to 8): sinusoid pairs for the
             band's log10 wavelength.
         wavelength_min_period, wavelength_max_period (`float`, 0.02 and 4 dex): their range.
-        use_redshift (`bool`, *optional*, defaults to True): add a redshift token when the
-            input gives one (never required).
+        use_redshift (`bool`, *optional*, defaults to True): add a redshift token, masked
+            where the input has none (never required). Train with the processor's
+            ``aug_hide_redshift_probability`` so the tower also works without it.
     """
 
     model_type = "maven_photometry"
@@ -138,15 +139,18 @@ class MavenSpectrumConfig(_TowerConfig):
     r"""Configuration of the spectrum tower.
 
     The processor resamples a spectrum onto a log-wavelength grid of ``n_bins`` bins with
-    channels ``[flux/norm, err/norm]`` and a per-bin mask; the tower cuts it into patches of
-    ``patch_size`` bins (one token each, with sinusoidal features of the patch's mean log10
-    wavelength), so ``n_bins`` must be a multiple of ``patch_size``.
+    channels ``[asinh(flux/norm), asinh(err/norm)]`` and a per-bin mask; the tower cuts it
+    into patches of ``patch_size`` bins (one token each, with sinusoidal features of the
+    patch's mean log10 wavelength), so ``n_bins`` must be a multiple of ``patch_size``.
 
     Args:
         patch_size (`int`, *optional*, defaults to 16): bins per token.
         num_wavelength_frequencies (`int`, *optional*, defaults to 16): sinusoid pairs for the
             patch's log10 wavelength.
         wavelength_min_period, wavelength_max_period (`float`, 0.005 and 2 dex): their range.
+        use_redshift (`bool`, *optional*, defaults to False): add a redshift token. Off by
+            default: with the redshift on both sides, contrastive matching could shortcut
+            through it (and a spectrum carries its redshift in its lines anyway).
         Other arguments as in :class:`MavenPhotometryConfig`.
     """
 
@@ -159,6 +163,7 @@ class MavenSpectrumConfig(_TowerConfig):
         num_wavelength_frequencies: int = 16,
         wavelength_min_period: float = 0.005,
         wavelength_max_period: float = 2.0,
+        use_redshift: bool = False,
         **kwargs: Any,
     ) -> None:
         self.patch_size = _positive_int("patch_size", patch_size)
@@ -167,6 +172,9 @@ class MavenSpectrumConfig(_TowerConfig):
         )
         self.wavelength_min_period = _positive_float("wavelength_min_period", wavelength_min_period)
         self.wavelength_max_period = _positive_float("wavelength_max_period", wavelength_max_period)
+        if not isinstance(use_redshift, bool):
+            raise ConfigError(f"use_redshift must be a bool, got {use_redshift!r}")
+        self.use_redshift = use_redshift
         super().__init__(**kwargs)
 
 
@@ -174,26 +182,53 @@ class MavenSpectrumConfig(_TowerConfig):
 PRESETS: dict[str, tuple[dict[str, int], dict[str, int], int]] = {
     # Seconds on CPU; for tests and smoke runs.
     "tiny": (
-        {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-         "intermediate_size": 64, "num_time_frequencies": 8, "num_wavelength_frequencies": 4},
-        {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-         "intermediate_size": 64, "num_wavelength_frequencies": 8},
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "num_time_frequencies": 8,
+            "num_wavelength_frequencies": 4,
+        },
+        {
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "num_wavelength_frequencies": 8,
+        },
         32,
     ),
     # About Maven's scale (~1M parameters in all).
     "base": (
-        {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
-         "intermediate_size": 256},
-        {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4,
-         "intermediate_size": 256},
+        {
+            "hidden_size": 128,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "intermediate_size": 256,
+        },
+        {
+            "hidden_size": 128,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "intermediate_size": 256,
+        },
         128,
     ),
     # For GPU pre-training on millions of simulated objects.
     "large": (
-        {"hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 8,
-         "intermediate_size": 1024},
-        {"hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 8,
-         "intermediate_size": 1024},
+        {
+            "hidden_size": 256,
+            "num_hidden_layers": 8,
+            "num_attention_heads": 8,
+            "intermediate_size": 1024,
+        },
+        {
+            "hidden_size": 256,
+            "num_hidden_layers": 8,
+            "num_attention_heads": 8,
+            "intermediate_size": 1024,
+        },
         256,
     ),
 }
@@ -209,8 +244,9 @@ class MavenConfig(PretrainedConfig):
         projection_dim (`int`, *optional*, defaults to 128): size of the shared embedding.
         logit_scale_init_value (`float`, *optional*, defaults to log(1/0.07)): initial
             log inverse temperature of the contrastive logits.
-        initializer_range (`float`, *optional*, defaults to 0.02): std of the weight init.
-        initializer_factor (`float`, *optional*, defaults to 1.0): multiplier of init stds.
+        initializer_factor (`float`, *optional*, defaults to 1.0): multiplier of the init
+            stds (Linear weights: ``factor / sqrt(fan_in)``, residual outputs further scaled
+            by ``1 / sqrt(2 * num_hidden_layers)``).
 
     Example:
         >>> config = MavenConfig(projection_dim=64, photometry_config={"hidden_size": 64})
@@ -230,7 +266,6 @@ class MavenConfig(PretrainedConfig):
         spectrum_config: dict | MavenSpectrumConfig | None = None,
         projection_dim: int = 128,
         logit_scale_init_value: float = math.log(1 / 0.07),
-        initializer_range: float = 0.02,
         initializer_factor: float = 1.0,
         **kwargs: Any,
     ) -> None:
@@ -248,7 +283,6 @@ class MavenConfig(PretrainedConfig):
                 f"logit_scale_init_value must be in [0, log(100)], got {logit_scale_init_value!r}"
             )
         self.logit_scale_init_value = scale
-        self.initializer_range = _positive_float("initializer_range", initializer_range)
         self.initializer_factor = _positive_float("initializer_factor", initializer_factor)
         super().__init__(**kwargs)
 
@@ -269,13 +303,20 @@ class MavenConfig(PretrainedConfig):
     def from_preset(cls, name: str, **kwargs: Any) -> MavenConfig:
         """A configuration by size: ``"tiny"`` (tests), ``"base"`` (~1M params), ``"large"``.
 
-        ``kwargs`` override top-level fields (e.g. ``projection_dim``).
+        ``kwargs`` override top-level fields (e.g. ``projection_dim``); dicts given as
+        ``photometry_config`` / ``spectrum_config`` update the preset's tower fields.
 
         Raises:
-            ConfigError: unknown preset name.
+            ConfigError: unknown preset name or a tower override that is not a dict.
         """
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         phot, spec, proj = PRESETS[name]
+        towers = {}
+        for key, preset in (("photometry_config", phot), ("spectrum_config", spec)):
+            update = kwargs.pop(key, None) or {}
+            if not isinstance(update, dict):
+                raise ConfigError(f"{key} overrides must be a dict, got {type(update).__name__}")
+            towers[key] = {**preset, **update}
         kwargs.setdefault("projection_dim", proj)
-        return cls(photometry_config=dict(phot), spectrum_config=dict(spec), **kwargs)
+        return cls(**towers, **kwargs)

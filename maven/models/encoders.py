@@ -23,6 +23,7 @@ from maven.models.configuration_maven import (
 
 __all__ = [
     "SinusoidalFeatures",
+    "RedshiftToken",
     "MavenEncoderLayer",
     "MavenTransformer",
     "MavenPhotometryEncoder",
@@ -36,22 +37,28 @@ LOG_WAVE_CENTER = 3.7
 
 
 class SinusoidalFeatures(nn.Module):
-    """``[x, sin(2 pi x / P_k), cos(2 pi x / P_k)]`` for geometric periods P_1..P_K.
+    """``[x / P_K, sin(2 pi x / P_k), cos(2 pi x / P_k)]`` for geometric periods P_1..P_K.
 
-    Input ``(...)``, output ``(..., 2K + 1)``. The frequencies are a fixed buffer.
+    Input ``(...)``, output ``(..., 2K + 1)``. The frequencies are recomputed in each call
+    (not a buffer, so nothing can be left uninitialised when loading from a checkpoint).
     """
 
     def __init__(self, num_frequencies: int, min_period: float, max_period: float) -> None:
         super().__init__()
-        periods = torch.logspace(
-            math.log10(min_period), math.log10(max_period), num_frequencies, dtype=torch.float32
-        )
-        self.register_buffer("frequencies", 2 * math.pi / periods, persistent=False)
-        self.out_features = 2 * num_frequencies + 1
+        self.num_frequencies = num_frequencies
+        self.min_period = min_period
         self.max_period = max_period
+        self.out_features = 2 * num_frequencies + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        arg = x.unsqueeze(-1) * self.frequencies
+        periods = torch.logspace(
+            math.log10(self.min_period),
+            math.log10(self.max_period),
+            self.num_frequencies,
+            dtype=x.dtype,
+            device=x.device,
+        )
+        arg = x.unsqueeze(-1) * (2 * math.pi / periods)
         return torch.cat([x.unsqueeze(-1) / self.max_period, arg.sin(), arg.cos()], dim=-1)
 
 
@@ -92,6 +99,10 @@ class MavenEncoderLayer(nn.Module):
         self.act = _ACTIVATIONS[config.hidden_act]()
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
+        # residual-branch outputs start smaller so the stream's variance stays ~constant
+        residual = (2 * config.num_hidden_layers) ** -0.5
+        self.attention.out_proj.init_scale = residual
+        self.fc2.init_scale = residual
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.attention(self.norm1(x), attn_mask))
@@ -128,11 +139,45 @@ def _mlp(n_in: int, hidden: int, act: str) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), _ACTIVATIONS[act](), nn.Linear(hidden, hidden))
 
 
+class RedshiftToken(nn.Module):
+    """One token from an optional redshift: ``token + Linear([z, log(1 + z)])``.
+
+    ``forward(redshift (B,) | None, redshift_mask (B,) | None, batch, device)`` returns
+    ``(token (B, H), valid (B,) bool)``; without a redshift every row is invalid (masked).
+    """
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.embedding = nn.Linear(2, hidden_size)
+        self.token = nn.Parameter(torch.zeros(hidden_size))
+
+    def forward(
+        self,
+        redshift: torch.Tensor | None,
+        redshift_mask: torch.Tensor | None,
+        batch: int,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = self.token.dtype
+        if redshift is None:
+            z = torch.zeros(batch, dtype=dtype, device=device)
+            valid = torch.zeros(batch, dtype=torch.bool, device=device)
+        else:
+            z = redshift.to(dtype)
+            valid = (
+                torch.ones(batch, dtype=torch.bool, device=device)
+                if redshift_mask is None
+                else redshift_mask.bool()
+            )
+        feats = torch.stack([z, torch.log1p(z.clamp(min=-0.5))], dim=-1)
+        return self.token + self.embedding(feats), valid
+
+
 class MavenPhotometryEncoder(nn.Module):
     """Light curve -> token sequence -> pooled vector.
 
-    Tokens: ``[scale token, redshift token, one token per observation]``. An observation's
-    token is an MLP of ``[values (3), time features, wavelength features]``.
+    Tokens: ``[scale token, redshift token (if ``use_redshift``), one per observation]``. An
+    observation's token is an MLP of ``[values (3), time features, wavelength features]``.
     """
 
     def __init__(self, config: MavenPhotometryConfig) -> None:
@@ -151,8 +196,7 @@ class MavenPhotometryEncoder(nn.Module):
         self.observation_embedding = _mlp(n_in, h, config.hidden_act)
         self.scale_embedding = nn.Linear(1, h)
         self.scale_token = nn.Parameter(torch.zeros(h))
-        self.redshift_embedding = nn.Linear(2, h)
-        self.redshift_token = nn.Parameter(torch.zeros(h))
+        self.redshift_token = RedshiftToken(h) if config.use_redshift else None
         self.transformer = MavenTransformer(config)
 
     def forward(
@@ -176,7 +220,7 @@ class MavenPhotometryEncoder(nn.Module):
             redshift: (B,), optional; redshift_mask: (B,) bool, True where known.
 
         Returns:
-            ``(last_hidden_state (B, 2 + L, H), pooled (B, H))``.
+            ``(last_hidden_state (B, 1 + use_redshift + L, H), pooled (B, H))``.
         """
         b = photometry_values.shape[0]
         dtype = self.scale_token.dtype
@@ -191,21 +235,14 @@ class MavenPhotometryEncoder(nn.Module):
         )
         obs = self.observation_embedding(feats)
         scale = self.scale_token + self.scale_embedding(photometry_scale.to(dtype)[:, None] - 2.0)
-        if redshift is None or not self.config.use_redshift:
-            z = torch.zeros(b, dtype=dtype, device=obs.device)
-            z_mask = torch.zeros(b, dtype=torch.bool, device=obs.device)
-        else:
-            z = redshift.to(dtype)
-            z_mask = (
-                torch.ones(b, dtype=torch.bool, device=obs.device)
-                if redshift_mask is None
-                else redshift_mask.bool()
-            )
-        z_feats = torch.stack([z, torch.log1p(z.clamp(min=-0.5))], dim=-1)
-        z_tok = self.redshift_token + self.redshift_embedding(z_feats)
-        tokens = torch.cat([scale[:, None], z_tok[:, None], obs], dim=1)
-        full_mask = torch.cat([mask.any(dim=1, keepdim=True), (z_mask & mask.any(1))[:, None], mask], 1)
-        return self.transformer(tokens, full_mask)
+        has_data = mask.any(dim=1, keepdim=True)
+        tokens, masks = [scale[:, None]], [has_data]
+        if self.redshift_token is not None:
+            z_tok, z_valid = self.redshift_token(redshift, redshift_mask, b, obs.device)
+            tokens.append(z_tok[:, None])
+            masks.append(z_valid[:, None] & has_data)
+        tokens = torch.cat([*tokens, obs], dim=1)
+        return self.transformer(tokens, torch.cat([*masks, mask], dim=1))
 
 
 class MavenSpectrumEncoder(nn.Module):
@@ -228,6 +265,7 @@ class MavenSpectrumEncoder(nn.Module):
         self.wavelength_embedding = _mlp(
             self.wavelength_features.out_features, h, config.hidden_act
         )
+        self.redshift_token = RedshiftToken(h) if config.use_redshift else None
         self.transformer = MavenTransformer(config)
 
     def forward(
@@ -235,16 +273,20 @@ class MavenSpectrumEncoder(nn.Module):
         spectrum_values: torch.Tensor,
         spectrum_wavelength: torch.Tensor,
         spectrum_mask: torch.Tensor,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode a batch of resampled spectra.
 
         Args:
-            spectrum_values: ``[flux/norm, err/norm]`` per bin, (B, N, 2).
+            spectrum_values: ``[asinh(flux/norm), asinh(err/norm)]`` per bin, (B, N, 2).
             spectrum_wavelength: log10 bin-centre wavelength (Angstrom), (B, N).
             spectrum_mask: True for bins with data, (B, N).
+            redshift, redshift_mask: (B,), used only when the config's ``use_redshift``.
 
         Returns:
-            ``(last_hidden_state (B, N / patch_size, H), pooled (B, H))``.
+            ``(last_hidden_state (B, use_redshift + N / patch_size, H), pooled (B, H))``
+            (the redshift token, when used, comes first).
 
         Raises:
             ValueError: N is not a multiple of ``patch_size``.
@@ -265,4 +307,9 @@ class MavenSpectrumEncoder(nn.Module):
         tokens = self.patch_embedding(patches) + self.wavelength_embedding(
             self.wavelength_features(wave)
         )
-        return self.transformer(tokens, mask.view(b, t, p).any(dim=-1))
+        patch_mask = mask.view(b, t, p).any(dim=-1)
+        if self.redshift_token is not None:
+            z_tok, z_valid = self.redshift_token(redshift, redshift_mask, b, tokens.device)
+            tokens = torch.cat([z_tok[:, None], tokens], dim=1)
+            patch_mask = torch.cat([(z_valid & patch_mask.any(1))[:, None], patch_mask], dim=1)
+        return self.transformer(tokens, patch_mask)

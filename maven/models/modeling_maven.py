@@ -1,11 +1,12 @@
 """The maven contrastive model (``CLIPModel``-shaped): two towers, one shared embedding.
 
-Example:
-    >>> import torch
-    >>> from maven.models import MavenConfig, MavenModel
+Example (``supernovae``: a list of :class:`~maven.data.Supernova`):
+    >>> from maven.models import MavenConfig, MavenModel, MavenProcessor
     >>> model = MavenModel(MavenConfig.from_preset("tiny")).eval()
-    >>> out = model(**batch, return_loss=True)  # batch = MavenProcessor()(supernovae)
+    >>> batch = MavenProcessor()(supernovae)
+    >>> out = model(**batch, return_loss=True)
     >>> out.logits_per_photometry.shape  # (B, B)
+    >>> lc_embeddings = model.get_photometry_features(**batch)  # (B, 32), unnormalised
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from transformers.utils import ModelOutput
 
 from maven.errors import MavenError
 from maven.models.configuration_maven import MavenConfig
-from maven.models.encoders import MavenPhotometryEncoder, MavenSpectrumEncoder
+from maven.models.encoders import MavenPhotometryEncoder, MavenSpectrumEncoder, RedshiftToken
 
 try:  # transformers >= 5: init helpers that leave already-loaded weights alone
     from transformers import initialization as _init
@@ -50,7 +51,13 @@ PHOTOMETRY_INPUTS = (
     "redshift_mask",
 )
 #: keyword arguments of :meth:`MavenModel.get_spectrum_features`
-SPECTRUM_INPUTS = ("spectrum_values", "spectrum_wavelength", "spectrum_mask")
+SPECTRUM_INPUTS = (
+    "spectrum_values",
+    "spectrum_wavelength",
+    "spectrum_mask",
+    "redshift",
+    "redshift_mask",
+)
 
 #: the largest logit scale the forward pass uses (CLIP's temperature floor 1/100)
 MAX_LOGIT_SCALE = math.log(100.0)
@@ -82,9 +89,9 @@ class MavenOutput(ModelOutput):
         logits_per_spectrum: its transpose, (B_s, B_p).
         photometry_embeds: L2-normalised light-curve embeddings, (B_p, projection_dim).
         spectrum_embeds: L2-normalised spectrum embeddings, (B_s, projection_dim).
-        photometry_model_output: the tower's ``last_hidden_state`` (B_p, 2 + L, H) and
-            ``pooler_output`` (B_p, H).
-        spectrum_model_output: likewise, ``last_hidden_state`` (B_s, N / patch_size, H).
+        photometry_model_output: the tower's ``last_hidden_state`` (B_p, 1 + [1] + L, H:
+            scale token, redshift token if used, observations) and ``pooler_output`` (B_p, H).
+        spectrum_model_output: likewise, ``last_hidden_state`` (B_s, [1] + N / patch_size, H).
     """
 
     loss: torch.Tensor | None = None
@@ -96,9 +103,7 @@ class MavenOutput(ModelOutput):
     spectrum_model_output: BaseModelOutputWithPooling | None = None
 
     def to_tuple(self) -> tuple:
-        return tuple(
-            v.to_tuple() if isinstance(v, ModelOutput) else v for v in super().to_tuple()
-        )
+        return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in super().to_tuple())
 
 
 class MavenPreTrainedModel(PreTrainedModel):
@@ -108,14 +113,14 @@ class MavenPreTrainedModel(PreTrainedModel):
     base_model_prefix = "maven"
     main_input_name = "photometry_values"
     supports_gradient_checkpointing = False
-    _supports_sdpa = True
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = getattr(self.config, "initializer_range", 0.02) * getattr(
-            self.config, "initializer_factor", 1.0
-        )
+        """LeCun-normal Linear weights (std ``factor / sqrt(fan_in)``, times the module's
+        ``init_scale`` if set: ``1 / sqrt(2 * layers)`` for residual outputs), zero biases."""
+        factor = getattr(self.config, "initializer_factor", 1.0)
         if isinstance(module, nn.Linear):
+            std = factor * getattr(module, "init_scale", 1.0) / math.sqrt(module.in_features)
             _init.normal_(module.weight, mean=0.0, std=std)
             if module.bias is not None:
                 _init.zeros_(module.bias)
@@ -123,8 +128,9 @@ class MavenPreTrainedModel(PreTrainedModel):
             _init.ones_(module.weight)
             _init.zeros_(module.bias)
         elif isinstance(module, MavenPhotometryEncoder):
-            _init.normal_(module.scale_token, mean=0.0, std=std)
-            _init.normal_(module.redshift_token, mean=0.0, std=std)
+            _init.normal_(module.scale_token, mean=0.0, std=factor)
+        elif isinstance(module, RedshiftToken):
+            _init.normal_(module.token, mean=0.0, std=factor)
         elif isinstance(module, MavenModel):
             _init.constant_(module.logit_scale, self.config.logit_scale_init_value)
 
@@ -158,7 +164,7 @@ class MavenModel(MavenPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled)
 
     def _spectrum(self, **inputs: torch.Tensor | None) -> BaseModelOutputWithPooling:
-        missing = [k for k in SPECTRUM_INPUTS if inputs.get(k) is None]
+        missing = [k for k in SPECTRUM_INPUTS[:3] if inputs.get(k) is None]
         if missing:
             raise MavenError(f"spectrum inputs missing: {missing}")
         hidden, pooled = self.spectrum_model(**inputs)
@@ -195,16 +201,21 @@ class MavenModel(MavenPreTrainedModel):
         spectrum_values: torch.Tensor,
         spectrum_wavelength: torch.Tensor,
         spectrum_mask: torch.Tensor,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
         **_: object,
     ) -> torch.Tensor:
         """Projected, **unnormalised** spectrum embeddings, (B, projection_dim).
 
-        Extra keyword arguments (the photometry tensors of a processor batch) are ignored.
+        The redshift is used only if the spectrum config says ``use_redshift``. Extra keyword
+        arguments (the photometry tensors of a processor batch) are ignored.
         """
         out = self._spectrum(
             spectrum_values=spectrum_values,
             spectrum_wavelength=spectrum_wavelength,
             spectrum_mask=spectrum_mask,
+            redshift=redshift,
+            redshift_mask=redshift_mask,
         )
         return self.spectrum_projection(out.pooler_output)
 
@@ -251,6 +262,8 @@ class MavenModel(MavenPreTrainedModel):
                 spectrum_values=spectrum_values,
                 spectrum_wavelength=spectrum_wavelength,
                 spectrum_mask=spectrum_mask,
+                redshift=redshift,
+                redshift_mask=redshift_mask,
             )
             spec = F.normalize(self.spectrum_projection(spec_out.pooler_output), dim=-1)
         logits_p = logits_s = loss = None

@@ -214,7 +214,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             record = {
                 "step": step, "split": "train", "loss": float(np.mean(running)),
                 "lr": scheduler.get_last_lr()[0],
-                "logit_scale": float(unwrapped.logit_scale.exp()),
+                "logit_scale": float(unwrapped.logit_scale.detach().exp()),
                 "samples_per_s": seen / max(elapsed, 1e-9),
             }
             running = []
