@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from maven.models.modeling_maven import clip_loss
 from maven.training import dist
 
 __all__ = ["ClipLoss", "retrieval_metrics"]
@@ -49,9 +49,8 @@ class ClipLoss(nn.Module):
         output_dict: bool = False,
     ):
         """Mean of the photometry->spectrum and spectrum->photometry cross-entropies."""
-        per_phot, per_spec = self.get_logits(photometry_embeds, spectrum_embeds, logit_scale)
-        labels = torch.arange(per_phot.shape[0], device=per_phot.device)
-        loss = 0.5 * (F.cross_entropy(per_phot, labels) + F.cross_entropy(per_spec, labels))
+        per_phot, _ = self.get_logits(photometry_embeds, spectrum_embeds, logit_scale)
+        loss = clip_loss(per_phot)
         return {"contrastive_loss": loss} if output_dict else loss
 
 
