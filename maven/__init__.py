@@ -30,6 +30,9 @@ _LAZY = {
     "MavenConfig": "maven.models",
     "MavenModel": "maven.models",
     "MavenProcessor": "maven.models",
+    "MavenForSupernovaClassification": "maven.models",
+    "MavenForRedshift": "maven.models",
+    "SimConfig": "maven.simulate",
 }
 
 __all__ = [

@@ -6,13 +6,17 @@ Importing this package registers ``"maven"`` with ``AutoConfig`` and ``AutoModel
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
 from maven.models.configuration_maven import (
     PRESETS,
     MavenConfig,
     MavenPhotometryConfig,
     MavenSpectrumConfig,
+)
+from maven.models.modeling_heads import (
+    MavenForRedshift,
+    MavenForSupernovaClassification,
 )
 from maven.models.modeling_maven import (
     MavenModel,
@@ -25,8 +29,13 @@ from maven.models.processing_maven import MavenProcessor
 
 AutoConfig.register("maven", MavenConfig, exist_ok=True)
 AutoModel.register(MavenConfig, MavenModel, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    MavenConfig, MavenForSupernovaClassification, exist_ok=True
+)
 
 __all__ = [
+    "MavenForRedshift",
+    "MavenForSupernovaClassification",
     "PRESETS",
     "MavenConfig",
     "MavenModel",

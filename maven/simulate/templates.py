@@ -21,7 +21,7 @@ import hashlib
 import os
 import tarfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -96,42 +96,102 @@ def _build_catalog() -> tuple[TemplateInfo, ...]:
         for i in ids.split():
             out.append(
                 TemplateInfo(
-                    f"snana-SDSS-{i}", _class_of(sub), sub, "snana",
-                    f"sed/snana_non1a/SDSS-{i}.SED.gz", _CITE["snana"],
+                    f"snana-SDSS-{i}",
+                    _class_of(sub),
+                    sub,
+                    "snana",
+                    f"sed/snana_non1a/SDSS-{i}.SED.gz",
+                    _CITE["snana"],
                 )
-            )  # fmt: skip
-    for name in ("CSP-2004gq", "SNLS-04D1la", "SDSS-015339", "SDSS-017564", "SDSS-017862",
-                 "SDSS-018793", "SDSS-018834", "SDSS-018892", "SDSS-020038"):  # fmt: skip
+            )
+    for name in (
+        "CSP-2004gq",
+        "SNLS-04D1la",
+        "SDSS-015339",
+        "SDSS-017564",
+        "SDSS-017862",
+        "SDSS-018793",
+        "SDSS-018834",
+        "SDSS-018892",
+        "SDSS-020038",
+    ):
         sub = "Ic" if not name.startswith("SDSS") else "IIP"
         out.append(
-            TemplateInfo(f"pierel-{name}", _class_of(sub), sub, "pierel",
-                         f"sed/pierel18_non1a/{name}.SED.gz", _CITE["pierel"])
-        )  # fmt: skip
+            TemplateInfo(
+                f"pierel-{name}",
+                _class_of(sub),
+                sub,
+                "pierel",
+                f"sed/pierel18_non1a/{name}.SED.gz",
+                _CITE["pierel"],
+            )
+        )
     # Sako+11 types as in sncosmo 2.13 builtins.
-    sako = {"000018": "IIL/P", "001472": "IIP", "002000": "Ib", "002744": "Ib",
-            "003818": "IIP", "013195": "Ic", "014492": "Ib", "014599": "IIP"}  # fmt: skip
+    sako = {
+        "000018": "IIL/P",
+        "001472": "IIP",
+        "002000": "Ib",
+        "002744": "Ib",
+        "003818": "IIP",
+        "013195": "Ic",
+        "014492": "Ib",
+        "014599": "IIP",
+    }
     for i, sub in sako.items():
         out.append(
-            TemplateInfo(f"sako-SDSS-{i}", _class_of(sub), sub, "sako",
-                         f"sed/sako11/S11_SDSS-{i}.SED.gz", _CITE["sako"])
-        )  # fmt: skip
-    v19 = {"2009N": "II", "2009kr": "II", "2013fs": "II", "2006T": "IIb", "2011ei": "IIb",
-           "2006aa": "IIn", "2008fq": "IIn", "2009ip": "IIn", "2010al": "IIn", "2004gv": "Ib",
-           "2005bf": "Ib", "2007Y": "Ib", "2004fe": "Ic", "2013ge": "Ic", "1998bw": "Ic-BL",
-           "2006aj": "Ic-BL", "2009bb": "Ic-BL", "2012ap": "Ic-BL"}  # fmt: skip
+            TemplateInfo(
+                f"sako-SDSS-{i}",
+                _class_of(sub),
+                sub,
+                "sako",
+                f"sed/sako11/S11_SDSS-{i}.SED.gz",
+                _CITE["sako"],
+            )
+        )
+    v19 = {
+        "2009N": "II",
+        "2009kr": "II",
+        "2013fs": "II",
+        "2006T": "IIb",
+        "2011ei": "IIb",
+        "2006aa": "IIn",
+        "2008fq": "IIn",
+        "2009ip": "IIn",
+        "2010al": "IIn",
+        "2004gv": "Ib",
+        "2005bf": "Ib",
+        "2007Y": "Ib",
+        "2004fe": "Ic",
+        "2013ge": "Ic",
+        "1998bw": "Ic-BL",
+        "2006aj": "Ic-BL",
+        "2009bb": "Ic-BL",
+        "2012ap": "Ic-BL",
+    }
     for sn, sub in v19.items():
         out.append(
-            TemplateInfo(f"v19-SN{sn}", _class_of(sub), sub, "v19",
-                         f"sed/vincenzi19/V19_SN{sn}_HostExtCorr.SED.gz", _CITE["v19"])
-        )  # fmt: skip
-    nugent = {"sn1bc": ("Ib/c", "sn1bc_flux.v1.1.dat.gz"), "hyper": ("Ic-BL", "hyper_flux.v1.2.dat.gz"),
-              "sn2p": ("IIP", "sn2p_flux.v1.2.dat.gz"), "sn2l": ("IIL", "sn2l_flux.v1.2.dat.gz"),
-              "sn2n": ("IIn", "sn2n_flux.v2.1.dat.gz")}  # fmt: skip
+            TemplateInfo(
+                f"v19-SN{sn}",
+                _class_of(sub),
+                sub,
+                "v19",
+                f"sed/vincenzi19/V19_SN{sn}_HostExtCorr.SED.gz",
+                _CITE["v19"],
+            )
+        )
+    nugent = {
+        "sn1bc": ("Ib/c", "sn1bc_flux.v1.1.dat.gz"),
+        "hyper": ("Ic-BL", "hyper_flux.v1.2.dat.gz"),
+        "sn2p": ("IIP", "sn2p_flux.v1.2.dat.gz"),
+        "sn2l": ("IIL", "sn2l_flux.v1.2.dat.gz"),
+        "sn2n": ("IIn", "sn2n_flux.v2.1.dat.gz"),
+    }
     for key, (sub, fn) in nugent.items():
         out.append(
-            TemplateInfo(f"nugent-{key}", _class_of(sub), sub, "nugent", f"sed/nugent/{fn}",
-                         _CITE["nugent"])
-        )  # fmt: skip
+            TemplateInfo(
+                f"nugent-{key}", _class_of(sub), sub, "nugent", f"sed/nugent/{fn}", _CITE["nugent"]
+            )
+        )
     return tuple(out)
 
 
@@ -186,6 +246,32 @@ class TemplateGrid:
             f = f * 10.0 ** (-0.4 * c * self.colorlaw)
         return np.clip(f, 0.0, None)
 
+    @cached_property
+    def bcurve(self) -> np.ndarray:
+        """Rest-frame B-band f_nu at 10 pc per phase (x1 = c = 0). Shape ``(P,)``."""
+        return self.flux @ _rest_b_weights()
+
+    @cached_property
+    def envelope(self) -> np.ndarray:
+        """Per phase, the brightest mean f_nu over rest-frame boxes (1500-11000 A) relative to
+        the B-band maximum (x1 = c = 0): an upper envelope of the light curve in any band."""
+        edges = (1500, 2500, 3500, 4500, 5500, 7000, 9000, 11000)
+        out = np.zeros(self.phase.size)
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            m = (REST_WAVE >= max(lo, self.wmin)) & (REST_WAVE <= min(hi, self.wmax))
+            if m.sum() < 10:
+                continue
+            # mean f_nu in the box: F_lambda lambda^2 / c averaged over wavelength
+            w = REST_WAVE[m] ** 2 / 2.99792458e18 / m.sum()
+            out = np.maximum(out, self.flux[:, m] @ w)
+        return out / self.bcurve.max()
+
+    @cached_property
+    def start_fraction(self) -> float:
+        """Rest B-band flux at the first phase relative to the maximum (x1 = c = 0)."""
+        b = self.bcurve
+        return float(b[0] / b.max()) if b.max() > 0 else 0.0
+
     @property
     def heldout(self) -> bool:
         return self.id in HELDOUT.get(self.cls, ())
@@ -197,9 +283,9 @@ class TemplateGrid:
 def find_template_dir(template_dir: str | os.PathLike | None = None) -> Path | None:
     """The template directory, or ``None`` when there is none.
 
-    Order: the argument, ``$MAVEN_TEMPLATE_DIR``, then ``shared/data/templates`` in the
-    parent of the current directory or of any of its ancestors (``../shared/data/templates``
-    from a repository checkout). An explicit argument or variable that does not exist raises
+    Order: the argument, ``$MAVEN_TEMPLATE_DIR``, then ``../shared/data/templates`` seen from
+    the current directory or from one of its two nearest ancestors (a repository checkout or a
+    folder inside it). An explicit argument or variable that does not exist raises
     :class:`ConfigError`.
     """
     explicit = template_dir if template_dir is not None else os.environ.get("MAVEN_TEMPLATE_DIR")
@@ -209,7 +295,7 @@ def find_template_dir(template_dir: str | os.PathLike | None = None) -> Path | N
             raise ConfigError(f"template_dir {str(p)!r} is not a directory")
         return p.resolve()
     here = Path.cwd().resolve()
-    for base in (here, *here.parents):
+    for base in (here, *here.parents[:2]):  # the cwd, or a sub-folder of the repository
         cand = base.parent / "shared" / "data" / "templates"
         if cand.is_dir():
             return cand
@@ -236,9 +322,23 @@ def _resample(phase: np.ndarray, wave: np.ndarray, flux: np.ndarray) -> tuple[np
     frac = (REST_WAVE - wave[idx]) / (wave[idx + 1] - wave[idx])
     out = flux[:, idx] * (1.0 - frac) + flux[:, idx + 1] * frac
     out[:, ~inside] = 0.0
-    return np.asarray(phase, np.float64), out, float(max(wave[0], REST_WAVE[0])), float(
-        min(wave[-1], REST_WAVE[-1])
+    return (
+        np.asarray(phase, np.float64),
+        out,
+        float(max(wave[0], REST_WAVE[0])),
+        float(min(wave[-1], REST_WAVE[-1])),
     )
+
+
+def _refine_phase(phase: np.ndarray, flux: np.ndarray, step: float = 1.0):
+    """Coarse phase grids -> ``step``-day grid by monotone cubic (PCHIP) interpolation, so that
+    linear interpolation later behaves like the cubic interpolation of sncosmo."""
+    if phase.size < 3 or np.max(np.diff(phase)) <= step * 1.001:
+        return phase, flux
+    from scipy.interpolate import PchipInterpolator
+
+    fine = np.union1d(np.arange(phase[0], phase[-1], step), phase)
+    return fine, np.clip(PchipInterpolator(phase, flux, axis=0)(fine), 0.0, None)
 
 
 def _read_ascii_grid(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -263,17 +363,28 @@ def _salt_grids(tarball: Path, name: str) -> dict[str, np.ndarray]:
     import sncosmo
 
     target = cache_dir() / name
-    if not (target / ".complete").exists():
-        target.mkdir(parents=True, exist_ok=True)
+    if not (target / ".complete").exists():  # extract to a private folder, then rename
+        tmp = cache_dir() / f".{name}.{os.getpid()}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
         with tarfile.open(tarball) as tf:
             for m in tf.getmembers():
                 base = Path(m.name).name
-                if not m.isfile() or base.startswith("._"):
+                if not m.isfile() or base.startswith("._"):  # skip macOS AppleDouble entries
                     continue
                 src = tf.extractfile(m)
                 if src is not None:
-                    (target / base).write_bytes(src.read())
-        (target / ".complete").write_text("ok")
+                    (tmp / base).write_bytes(src.read())
+        (tmp / ".complete").write_text("ok")
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first (or a stale folder): keep theirs
+            import shutil
+
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(tmp, target)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     cls = sncosmo.SALT3Source if name.startswith("salt3") else sncosmo.SALT2Source
     src = cls(modeldir=str(target), name=name)
     wave = REST_WAVE[(REST_WAVE >= src.minwave()) & (REST_WAVE <= src.maxwave())]
@@ -286,8 +397,9 @@ def _salt_grids(tarball: Path, name: str) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = src.flux(phase, wave) / m0
     good = np.isfinite(ratio) & (m0 > 0)
-    cl_ratio = np.array([np.median(ratio[:, j][good[:, j]]) if good[:, j].any() else 1.0
-                         for j in range(wave.size)])  # fmt: skip
+    cl_ratio = np.array(
+        [np.median(ratio[:, j][good[:, j]]) if good[:, j].any() else 1.0 for j in range(wave.size)]
+    )
     cl = -2.5 * np.log10(np.clip(cl_ratio, 1e-30, None))
     _, M0, wmin, wmax = _resample(phase, wave, m0)
     _, M1, _, _ = _resample(phase, wave, m1)
@@ -317,7 +429,7 @@ def _cache_key(info: TemplateInfo, path: Path) -> str:
     return h[:16]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rest_b_weights() -> np.ndarray:
     """Photon-counting weights of rest-frame Bessell B on :data:`REST_WAVE` (sum to 1 in f_nu)."""
     from maven.data.bands import get_band
@@ -329,17 +441,24 @@ def _rest_b_weights() -> np.ndarray:
     return w / norm  # F_lambda @ w = f_nu (erg/s/cm^2/Hz)
 
 
-def peak_phase_of(phase: np.ndarray, sed: np.ndarray) -> tuple[float, float]:
-    """(phase, f_nu) of the rest-frame B-band maximum of a grid (parabolic refinement)."""
-    bflux = sed @ _rest_b_weights()
+def peak_of_curve(phase: np.ndarray, bflux: np.ndarray) -> tuple[float, float]:
+    """(phase, value) of the maximum of a sampled curve (parabolic refinement)."""
     k = int(np.argmax(bflux))
-    if 0 < k < phase.size - 1:
-        x, y = phase[k - 1 : k + 2], bflux[k - 1 : k + 2]
-        a = np.polyfit(x, y, 2)
-        if a[0] < 0:
-            xp = float(np.clip(-a[1] / (2 * a[0]), x[0], x[-1]))
-            return xp, float(np.polyval(a, xp))
+    if 0 < k < phase.size - 1:  # vertex of the parabola through the three points
+        (x0, x1, x2), (y0, y1, y2) = phase[k - 1 : k + 2], bflux[k - 1 : k + 2]
+        d = (x0 - x1) * (x0 - x2) * (x1 - x2)
+        a = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / d
+        b = (x2**2 * (y0 - y1) + x1**2 * (y2 - y0) + x0**2 * (y1 - y2)) / d
+        if a < 0:
+            xp = float(np.clip(-b / (2 * a), x0, x2))
+            c = y0 - a * x0**2 - b * x0
+            return xp, float(a * xp**2 + b * xp + c)
     return float(phase[k]), float(bflux[k])
+
+
+def peak_phase_of(phase: np.ndarray, sed: np.ndarray) -> tuple[float, float]:
+    """(phase, f_nu) of the rest-frame B-band maximum of a grid."""
+    return peak_of_curve(phase, sed @ _rest_b_weights())
 
 
 def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
@@ -358,13 +477,23 @@ def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
         tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, **data)
         os.replace(tmp, cfile)
+    phase, flux = np.asarray(data["phase"], np.float64), np.asarray(data["flux"], np.float64)
+    if info.family != "salt":
+        phase, flux = _refine_phase(phase, flux)
     grid = TemplateGrid(
-        id=info.id, cls=info.cls, subtype=info.subtype, family=info.family,
-        phase=np.asarray(data["phase"], np.float64), flux=np.asarray(data["flux"], np.float64),
-        wmin=float(data["wmin"]), wmax=float(data["wmax"]), source=info.relpath,
+        id=info.id,
+        cls=info.cls,
+        subtype=info.subtype,
+        family=info.family,
+        phase=phase,
+        flux=flux,
+        wmin=float(data["wmin"]),
+        wmax=float(data["wmax"]),
+        source=info.relpath,
         citation=info.citation,
-        m1=data.get("m1"), colorlaw=data.get("colorlaw"),
-    )  # fmt: skip
+        m1=data.get("m1"),
+        colorlaw=data.get("colorlaw"),
+    )
     grid.peak_phase = peak_phase_of(grid.phase, grid.flux)[0]
     return grid
 
@@ -378,11 +507,19 @@ def load_builtin_hsiao() -> TemplateGrid:
         raise MavenError(f"sncosmo's bundled Hsiao model is missing ({path})")
     phase, wave, flux = sncosmo.read_griddata_fits(str(path))
     phase, grid, wmin, wmax = _resample(phase, wave, flux)
+    phase, grid = _refine_phase(phase, grid)
     g = TemplateGrid(
-        id="hsiao-subsampled", cls="Ia", subtype="Ia", family="hsiao", phase=phase, flux=grid,
-        wmin=wmin, wmax=wmax, source="sncosmo wheel: data/models/Hsiao_SED_V3_subsampled.fits",
+        id="hsiao-subsampled",
+        cls="Ia",
+        subtype="Ia",
+        family="hsiao",
+        phase=phase,
+        flux=grid,
+        wmin=wmin,
+        wmax=wmax,
+        source="sncosmo wheel: data/models/Hsiao_SED_V3_subsampled.fits",
         citation=_CITE["hsiao"],
-    )  # fmt: skip
+    )
     g.peak_phase = peak_phase_of(g.phase, g.flux)[0]
     return g
 

@@ -19,7 +19,7 @@ import torch
 from maven.data.records import Supernova
 from maven.errors import MavenError
 
-__all__ = ["RecordSource", "SimulatedSource", "StepBatches", "has_pair"]
+__all__ = ["RecordSource", "SimulatedSource", "StepBatches", "has_pair", "sim_config"]
 
 
 def has_pair(sn: Supernova) -> bool:
@@ -60,18 +60,24 @@ class RecordSource:
         return out
 
 
-class SimulatedSource:
-    """Supernovae simulated on the fly (needs :mod:`maven.simulate`)."""
+def sim_config(survey: str, options: dict):
+    """A :class:`maven.simulate.SimConfig` from ``{"preset": name, **overrides}``."""
+    from maven.simulate import SimConfig
 
-    def __init__(self, survey: str, **simulate_kwargs):
-        self.survey = survey
-        self.kwargs = simulate_kwargs
+    options = dict(options)
+    return SimConfig.preset(options.pop("preset", "default"), survey=survey, **options)
+
+
+class SimulatedSource:
+    """Supernovae simulated on the fly (:func:`maven.simulate.simulate`)."""
+
+    def __init__(self, survey: str, **options):
+        self.config = sim_config(survey, options)
 
     def batch(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
         from maven.simulate import simulate
 
-        sne = simulate(batch_size, survey=self.survey, seed=seed, shard=step * world + rank,
-                       **self.kwargs)
+        sne = simulate(batch_size, seed=seed, shard=step * world + rank, config=self.config)
         if len(sne) != batch_size or not all(has_pair(sn) for sn in sne):
             raise MavenError("the simulator must return batch_size light curve + spectrum pairs")
         return sne

@@ -32,7 +32,13 @@ import torch
 
 from maven.errors import MavenError
 from maven.training.config import TrainingConfig
-from maven.training.data import RecordSource, SimulatedSource, StepBatches, has_pair
+from maven.training.data import (
+    RecordSource,
+    SimulatedSource,
+    StepBatches,
+    has_pair,
+    sim_config,
+)
 from maven.training.loss import ClipLoss, retrieval_metrics
 
 __all__ = ["pretrain", "evaluate_pairs", "latest_checkpoint"]
@@ -94,8 +100,9 @@ def _validation_records(config: TrainingConfig) -> list:
     else:
         from maven.simulate import simulate
 
-        records = simulate(config.data.val_size, survey=config.data.survey,
-                           seed=config.seed + 1_000_003, shard=0, **config.data.simulate)
+        # a seed no training step uses: training shards are (seed, step * world + rank)
+        records = simulate(config.data.val_size, seed=config.seed + 1_000_003, shard=0,
+                           config=sim_config(config.data.survey, config.data.simulate))
     if not records:
         raise MavenError("no validation pairs (light curve + spectrum)")
     return records

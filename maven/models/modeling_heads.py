@@ -1,0 +1,647 @@
+"""Task heads on the maven embedding: supernova classification and redshift with uncertainty.
+
+Two models, each wrapping a :class:`~maven.models.MavenModel` under the attribute ``maven``
+(``base_model_prefix``), so
+
+* ``MavenForSupernovaClassification.from_pretrained(pretrained_maven_folder)`` loads the
+  pre-trained towers from a saved ``MavenModel`` (its keys ``photometry_model.*`` become
+  ``maven.photometry_model.*``) and initialises only the new head;
+* a saved head model loads back exactly, and ``MavenModel.from_pretrained(head_folder)``
+  recovers the (fine-tuned) towers.
+
+Two models rather than one multi-task head: each task has its own checkpoint, loss and
+Hugging Face semantics (``labels`` -> cross-entropy), and a fine-tune for one task is not
+made to carry the other's parameters; the shared part is :class:`MavenHeadModel`.
+
+**Head settings** live in the :class:`~maven.models.MavenConfig` (saved in ``config.json``)
+and can be given as config kwargs or as keyword arguments of the model (and hence of
+``from_pretrained``), e.g. ``MavenForSupernovaClassification.from_pretrained(folder,
+head_modality="both", freeze_encoder=True)``:
+
+=====================  =====================================================================
+head_modality          ``"photometry"`` (default), ``"spectrum"`` or ``"both"``.
+head_fusion            for ``"both"``: ``"concat"`` (default; features = [phot, spec], a
+                       missing spectrum is a zero vector) or ``"mean"`` (average of the
+                       embeddings present in each row).
+head_hidden_size       0 (default): a linear probe; > 0: an MLP with one hidden layer.
+head_dropout           dropout before the output layer(s) (default 0).
+freeze_encoder         True: the towers are frozen (no grad, kept in eval mode), only the
+                       head trains -- a probe of the pre-trained embedding.
+use_redshift_input     classification only: feed the known redshift as the photometry
+                       tower's redshift token (default True). The redshift head never does.
+id2label / label2id    classes (default :data:`maven.data.types.DEFAULT_CLASSES`, which
+                       replace transformers' unset ``{0: "LABEL_0", 1: "LABEL_1"}``; give
+                       names for a binary classifier); ``label2id`` is derived.
+class_weights          optional per-class loss weights (list of K floats > 0) against class
+                       imbalance; see :func:`balanced_class_weights`.
+redshift_target        ``"log1p"`` (default): the Gaussian is on ``log(1 + z)``, so sigma
+                       is about ``dz / (1 + z)``; ``"z"``: on ``z`` itself.
+=====================  =====================================================================
+
+Embeddings given to the head are the projected embeddings, L2-normalised (the geometry the
+contrastive loss trained) and scaled by ``sqrt(projection_dim)`` (unit RMS per entry).
+Towers (and the contrastive ``logit_scale``) that the chosen modality does not use get
+``requires_grad = False``, so data-parallel training finds no unused parameters.
+
+Example (``supernovae``: records; ``classes``: their class names)::
+
+    from maven.models import MavenProcessor
+    from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
+
+    model = MavenForSupernovaClassification.from_pretrained(
+        "weights/maven-tiny", head_modality="both", freeze_encoder=True
+    )
+    batch = MavenProcessor.from_pretrained("weights/maven-tiny")(supernovae)
+    out = model(**batch, labels=model.encode_labels(classes))
+    out.loss.backward()  # out.logits: (B, 5)
+
+    z_model = MavenForRedshift.from_pretrained("weights/maven-tiny")
+    z_out = z_model(**batch, redshift_labels=torch.tensor([sn.redshift for sn in supernovae]))
+    z_out.redshift_mean, z_out.redshift_sigma  # (B,) each
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.utils import ModelOutput
+
+from maven.data.types import DEFAULT_CLASSES
+from maven.errors import ConfigError, MavenError
+from maven.models.configuration_maven import MavenConfig
+from maven.models.modeling_maven import MavenModel, MavenPreTrainedModel
+
+try:  # transformers >= 5: init helpers that leave already-loaded weights alone
+    from transformers import initialization as _init
+except ImportError:  # pragma: no cover - transformers 4.x
+    _init = nn.init
+
+__all__ = [
+    "HEAD_DEFAULTS",
+    "MavenClassificationOutput",
+    "MavenForRedshift",
+    "MavenForSupernovaClassification",
+    "MavenHeadModel",
+    "MavenRedshiftOutput",
+    "balanced_class_weights",
+]
+
+#: head settings (config attributes) and their defaults
+HEAD_DEFAULTS: dict[str, Any] = {
+    "head_modality": "photometry",
+    "head_fusion": "concat",
+    "head_hidden_size": 0,
+    "head_dropout": 0.0,
+    "freeze_encoder": False,
+    "use_redshift_input": True,
+    "class_weights": None,
+    "redshift_target": "log1p",
+}
+
+#: bounds of the predicted log-sigma (in the target's units): sigma in [1e-4, 10]
+LOG_SIGMA_MIN = math.log(1e-4)
+LOG_SIGMA_MAX = math.log(10.0)
+#: initial sigma of the redshift head (its log is the initial bias of the log-sigma output)
+INIT_SIGMA = 0.1
+#: the ``labels`` value ignored by the classification loss (Hugging Face convention)
+IGNORE_INDEX = -100
+
+
+def balanced_class_weights(labels: Any, num_labels: int) -> list[float]:
+    """Inverse-frequency weights ``N / (K * n_k)`` (scikit-learn's "balanced"), from the
+    training labels (class indices); a class absent from them gets weight 1.
+
+    Raises:
+        MavenError: empty labels or indices outside ``0..num_labels-1``.
+    """
+    y = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
+        raise MavenError("labels must be a non-empty 1-D array of class indices")
+    if (y < 0).any() or (y >= num_labels).any():
+        raise MavenError(f"labels must be class indices in 0..{num_labels - 1}")
+    counts = np.bincount(y, minlength=num_labels)
+    w = np.where(counts > 0, y.size / (num_labels * np.maximum(counts, 1)), 1.0)
+    return [float(v) for v in w]
+
+
+def _apply_head_settings(config: MavenConfig, overrides: dict[str, Any]) -> None:
+    """Write ``overrides`` and the missing defaults onto ``config``, then validate."""
+    unknown = sorted(set(overrides) - set(HEAD_DEFAULTS) - {"id2label", "label2id"})
+    if unknown:
+        raise ConfigError(f"unknown head settings {unknown}; known: {sorted(HEAD_DEFAULTS)}")
+    if "id2label" in overrides:
+        config.id2label = {int(k): str(v) for k, v in overrides.pop("id2label").items()}
+        config.label2id = None
+    overrides.pop("label2id", None)  # always derived from id2label
+    for key, default in HEAD_DEFAULTS.items():
+        if key in overrides:
+            setattr(config, key, overrides[key])
+        elif not hasattr(config, key):
+            setattr(config, key, default)
+    if config.head_modality not in ("photometry", "spectrum", "both"):
+        raise ConfigError(
+            "head_modality must be 'photometry', 'spectrum' or 'both', "
+            f"got {config.head_modality!r}"
+        )
+    if config.head_fusion not in ("concat", "mean"):
+        raise ConfigError(f"head_fusion must be 'concat' or 'mean', got {config.head_fusion!r}")
+    h = config.head_hidden_size
+    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
+        raise ConfigError(f"head_hidden_size must be an integer >= 0, got {h!r}")
+    d = config.head_dropout
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
+        raise ConfigError(f"head_dropout must be in [0, 1), got {d!r}")
+    for key in ("freeze_encoder", "use_redshift_input"):
+        if not isinstance(getattr(config, key), bool):
+            raise ConfigError(f"{key} must be a bool, got {getattr(config, key)!r}")
+    if config.redshift_target not in ("log1p", "z"):
+        raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {config.redshift_target!r}")
+
+
+def _set_labels(config: MavenConfig) -> None:
+    """Default classes for an unset config; ``label2id`` derived from ``id2label``."""
+    id2label = config.id2label or {}
+    # transformers' unset default is {0: "LABEL_0", 1: "LABEL_1"}
+    untouched = {int(k): str(v) for k, v in id2label.items()} == {0: "LABEL_0", 1: "LABEL_1"}
+    if not id2label or untouched:
+        id2label = dict(enumerate(DEFAULT_CLASSES))
+    id2label = {int(k): str(v) for k, v in id2label.items()}
+    if sorted(id2label) != list(range(len(id2label))):
+        raise ConfigError(f"id2label keys must be 0..K-1, got {sorted(id2label)}")
+    if len(set(id2label.values())) != len(id2label):
+        raise ConfigError(f"id2label has duplicate names: {list(id2label.values())}")
+    if len(id2label) < 2:
+        raise ConfigError("a classifier needs at least 2 classes")
+    config.id2label = id2label
+    config.label2id = {v: k for k, v in id2label.items()}
+    w = config.class_weights
+    if w is not None:
+        if (
+            not isinstance(w, (list, tuple))
+            or len(w) != len(id2label)
+            or not all(
+                isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+                and v > 0
+                for v in w
+            )
+        ):
+            raise ConfigError(
+                f"class_weights must be {len(id2label)} finite numbers > 0 (one per class), "
+                f"got {w!r}"
+            )
+        config.class_weights = [float(v) for v in w]
+
+
+def _mlp(in_features: int, hidden: int, out_features: int, dropout: float) -> nn.Sequential:
+    if hidden == 0:
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, out_features))
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, out_features),
+    )
+
+
+class MavenHeadModel(MavenPreTrainedModel):
+    """Shared part of the task heads: the wrapped :class:`MavenModel`, the choice of
+    modality, freezing, and :meth:`embed`. Subclasses add the head and ``forward``."""
+
+    def __init__(self, config: MavenConfig, **head_settings: Any) -> None:
+        if not isinstance(config, MavenConfig):
+            raise ConfigError(f"config must be a MavenConfig, got {type(config).__name__}")
+        config = copy.deepcopy(config)  # head settings are written onto it: not the caller's
+        _apply_head_settings(config, dict(head_settings))
+        super().__init__(config)
+        self.maven = MavenModel(self.config)
+        dim = self.config.projection_dim
+        both_concat = self.config.head_modality == "both" and self.config.head_fusion == "concat"
+        self.feature_dim = 2 * dim if both_concat else dim
+
+    # -------------------------------------------------------------- freezing
+
+    def _apply_freeze(self) -> None:
+        """``requires_grad`` of the towers: off when frozen and for unused towers."""
+        mod = self.config.head_modality
+        frozen = self.config.freeze_encoder
+        use_p = mod in ("photometry", "both") and not frozen
+        use_s = mod in ("spectrum", "both") and not frozen
+        for m, on in (
+            (self.maven.photometry_model, use_p),
+            (self.maven.photometry_projection, use_p),
+            (self.maven.spectrum_model, use_s),
+            (self.maven.spectrum_projection, use_s),
+        ):
+            for p in m.parameters():
+                p.requires_grad_(on)
+        self.maven.logit_scale.requires_grad_(False)
+
+    def set_encoder_frozen(self, frozen: bool) -> None:
+        """Freeze (probe) or unfreeze (fine-tune) the towers, e.g. linear probing first and
+        then full fine-tuning; updates ``config.freeze_encoder``. Build the optimizer after."""
+        if not isinstance(frozen, bool):
+            raise ConfigError(f"frozen must be a bool, got {frozen!r}")
+        self.config.freeze_encoder = frozen
+        self._apply_freeze()
+        self.train(self.training)
+
+    def post_init(self) -> None:
+        super().post_init()
+        self._apply_freeze()
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, **kwargs: Any):
+        """As :meth:`transformers.PreTrainedModel.from_pretrained`; head settings may be
+        given as keyword arguments. Loading a saved ``MavenModel`` folder initialises the
+        towers from it and the head afresh."""
+        model = super().from_pretrained(*args, **kwargs)
+        model._apply_freeze()  # loading may have replaced the parameters
+        model.train(model.training)
+        return model
+
+    def train(self, mode: bool = True):
+        """As ``nn.Module.train``; a frozen encoder stays in eval mode (no dropout)."""
+        super().train(mode)
+        if getattr(self.config, "freeze_encoder", False):
+            self.maven.eval()
+        return self
+
+    # -------------------------------------------------------------- features
+
+    def embed(
+        self,
+        photometry_values: torch.Tensor | None = None,
+        photometry_time: torch.Tensor | None = None,
+        photometry_wavelength: torch.Tensor | None = None,
+        photometry_mask: torch.Tensor | None = None,
+        photometry_scale: torch.Tensor | None = None,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
+        spectrum_values: torch.Tensor | None = None,
+        spectrum_wavelength: torch.Tensor | None = None,
+        spectrum_mask: torch.Tensor | None = None,
+        has_photometry: torch.Tensor | None = None,
+        has_spectrum: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The head's input features, (B, feature_dim), from a processor batch.
+
+        Raises:
+            MavenError: inputs of the chosen modality missing, or a row without the
+                modality it needs (without either, for ``"both"``).
+        """
+        mod = self.config.head_modality
+        phot_inputs = {
+            "photometry_values": photometry_values,
+            "photometry_time": photometry_time,
+            "photometry_wavelength": photometry_wavelength,
+            "photometry_mask": photometry_mask,
+            "photometry_scale": photometry_scale,
+            "redshift": redshift,
+            "redshift_mask": redshift_mask,
+        }
+        spec_inputs = {
+            "spectrum_values": spectrum_values,
+            "spectrum_wavelength": spectrum_wavelength,
+            "spectrum_mask": spectrum_mask,
+            "redshift": redshift,
+            "redshift_mask": redshift_mask,
+        }
+        ref = photometry_values if mod != "spectrum" else spectrum_values
+        if ref is None:
+            need = "spectrum" if mod == "spectrum" else "photometry"
+            raise MavenError(f"head_modality={mod!r} needs the {need} inputs")
+        b, device = ref.shape[0], ref.device
+
+        def flag(x: torch.Tensor | None, name: str) -> torch.Tensor:
+            if x is None:
+                return torch.ones(b, dtype=torch.bool, device=device)
+            if x.shape != (b,):
+                raise MavenError(f"{name} must have shape ({b},), got {tuple(x.shape)}")
+            return x.bool()
+
+        has_p, has_s = flag(has_photometry, "has_photometry"), flag(has_spectrum, "has_spectrum")
+        for name, need, present in (
+            ("photometry", mod == "photometry", has_p),
+            ("spectrum", mod == "spectrum", has_s),
+        ):
+            if need and not bool(present.all()):
+                raise MavenError(
+                    f"head_modality={mod!r}: {int((~present).sum())} of {b} objects have no "
+                    f"{name}; drop them or use head_modality='both'"
+                )
+        if mod == "both" and not bool((has_p | has_s).all()):
+            raise MavenError("some objects have neither photometry nor a spectrum")
+        scale = math.sqrt(self.config.projection_dim)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
+            feats = []
+            if mod in ("photometry", "both"):
+                e = self.maven.get_photometry_features(**phot_inputs)
+                feats.append((F.normalize(e, dim=-1) * scale, has_p))
+            if mod in ("spectrum", "both"):
+                if spectrum_values is None:
+                    raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
+                e = self.maven.get_spectrum_features(**spec_inputs)
+                feats.append((F.normalize(e, dim=-1) * scale, has_s))
+        if len(feats) == 1:
+            return feats[0][0]
+        (ep, mp), (es, ms) = feats
+        # a missing modality contributes zeros (torch.where: never NaN * 0)
+        ep = torch.where(mp.unsqueeze(-1), ep, torch.zeros_like(ep))
+        es = torch.where(ms.unsqueeze(-1), es, torch.zeros_like(es))
+        if self.config.head_fusion == "concat":
+            return torch.cat([ep, es], dim=-1)
+        n = (mp.to(ep.dtype) + ms.to(ep.dtype)).clamp(min=1.0).unsqueeze(-1)
+        return (ep + es) / n
+
+
+# ---------------------------------------------------------------------- classification
+
+
+@dataclass
+class MavenClassificationOutput(ModelOutput):
+    """Output of :class:`MavenForSupernovaClassification`.
+
+    Attributes:
+        loss: (weighted) cross-entropy, scalar; only when ``labels`` are given.
+        logits: unnormalised class scores, (B, num_labels); columns in ``config.id2label``
+            order.
+        embeddings: the head's input features, (B, feature_dim).
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+
+
+class MavenForSupernovaClassification(MavenHeadModel):
+    """Supernova classifier on the maven embedding (linear probe or MLP head).
+
+    ``forward(**processor_batch, labels=None)``: ``labels`` are class indices (B,) in
+    ``config.id2label`` order (:meth:`encode_labels` maps names); ``-100`` rows are ignored.
+    The loss is the cross-entropy weighted by ``config.class_weights`` when set.
+    """
+
+    def __init__(self, config: MavenConfig, **head_settings: Any) -> None:
+        super().__init__(config, **head_settings)
+        _set_labels(self.config)
+        self.num_labels = len(self.config.id2label)
+        self.classifier = _mlp(
+            self.feature_dim,
+            self.config.head_hidden_size,
+            self.num_labels,
+            float(self.config.head_dropout),
+        )
+        w = self.config.class_weights
+        self.register_buffer(
+            "class_weights",
+            None if w is None else torch.tensor(w, dtype=torch.float32),
+            persistent=False,  # it lives in config.json
+        )
+        self.post_init()
+
+    def encode_labels(self, names: Sequence[str | None], unknown: str = "raise") -> torch.Tensor:
+        """Class names -> indices (LongTensor). ``unknown="ignore"`` maps names outside the
+        classes (and ``None``) to ``-100`` (ignored by the loss) instead of raising."""
+        if unknown not in ("raise", "ignore"):
+            raise MavenError(f"unknown must be 'raise' or 'ignore', got {unknown!r}")
+        label2id = self.config.label2id
+        out = []
+        for name in names:
+            if name in label2id:
+                out.append(label2id[name])
+            elif unknown == "ignore":
+                out.append(IGNORE_INDEX)
+            else:
+                raise MavenError(f"unknown class {name!r}; classes: {list(label2id)}")
+        return torch.tensor(out, dtype=torch.long)
+
+    def forward(
+        self,
+        photometry_values: torch.Tensor | None = None,
+        photometry_time: torch.Tensor | None = None,
+        photometry_wavelength: torch.Tensor | None = None,
+        photometry_mask: torch.Tensor | None = None,
+        photometry_scale: torch.Tensor | None = None,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
+        spectrum_values: torch.Tensor | None = None,
+        spectrum_wavelength: torch.Tensor | None = None,
+        spectrum_mask: torch.Tensor | None = None,
+        has_photometry: torch.Tensor | None = None,
+        has_spectrum: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> MavenClassificationOutput | tuple:
+        """Class logits and, with ``labels`` (B,) class indices, the loss.
+
+        ``redshift`` / ``redshift_mask`` are the processor's redshift *input* (used only if
+        ``config.use_redshift_input``), not a target.
+
+        Raises:
+            MavenError: missing inputs (see :meth:`embed`) or labels of the wrong shape or
+                outside ``0..num_labels-1`` (other than -100).
+        """
+        if not self.config.use_redshift_input:
+            redshift = redshift_mask = None
+        feats = self.embed(
+            photometry_values=photometry_values,
+            photometry_time=photometry_time,
+            photometry_wavelength=photometry_wavelength,
+            photometry_mask=photometry_mask,
+            photometry_scale=photometry_scale,
+            redshift=redshift,
+            redshift_mask=redshift_mask,
+            spectrum_values=spectrum_values,
+            spectrum_wavelength=spectrum_wavelength,
+            spectrum_mask=spectrum_mask,
+            has_photometry=has_photometry,
+            has_spectrum=has_spectrum,
+        )
+        logits = self.classifier(feats)
+        loss = None
+        if labels is not None:
+            loss = self._loss(logits, labels)
+        out = MavenClassificationOutput(loss=loss, logits=logits, embeddings=feats)
+        return out if return_dict else out.to_tuple()
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if not isinstance(labels, torch.Tensor):
+            labels = torch.as_tensor(labels)
+        if labels.shape != logits.shape[:1]:
+            raise MavenError(
+                f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}"
+            )
+        if labels.is_floating_point():
+            raise MavenError("labels must be integer class indices (see encode_labels)")
+        labels = labels.to(logits.device).long()
+        valid = labels != IGNORE_INDEX
+        if bool(((labels[valid] < 0) | (labels[valid] >= self.num_labels)).any()):
+            raise MavenError(
+                f"labels must be class indices in 0..{self.num_labels - 1} (or {IGNORE_INDEX})"
+            )
+        if not bool(valid.any()):
+            return logits.sum() * 0.0
+        weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+        return F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX)
+
+
+# ---------------------------------------------------------------------- redshift
+
+
+@dataclass
+class MavenRedshiftOutput(ModelOutput):
+    """Output of :class:`MavenForRedshift`.
+
+    Attributes:
+        loss: mean Gaussian negative log-likelihood (in the ``redshift_target`` space),
+            scalar; only when ``redshift_labels`` are given.
+        redshift_mean: point estimate of z, (B,) (for ``"log1p"``: ``exp(mu) - 1``, the
+            median of the predicted distribution of z).
+        redshift_sigma: 1-sigma uncertainty of z, (B,) (for ``"log1p"``:
+            ``(1 + redshift_mean) * sigma``, the delta method).
+        mu, log_sigma: the Gaussian's mean and log standard deviation in the target space,
+            (B,) each.
+        embeddings: the head's input features, (B, feature_dim).
+    """
+
+    loss: torch.Tensor | None = None
+    redshift_mean: torch.Tensor | None = None
+    redshift_sigma: torch.Tensor | None = None
+    mu: torch.Tensor | None = None
+    log_sigma: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+
+
+class MavenForRedshift(MavenHeadModel):
+    """Redshift regression with a per-object uncertainty (heteroscedastic Gaussian).
+
+    The head predicts ``(mu, log_sigma)`` of ``t = log(1 + z)`` (``redshift_target="log1p"``,
+    default) or of ``t = z`` (``"z"``); the loss is the Gaussian NLL
+    ``0.5 ((t - mu) / sigma)^2 + log sigma + 0.5 log 2 pi``, with ``log_sigma`` clamped to
+    ``[log 1e-4, log 10]``.
+
+    **The target is ``redshift_labels``, not ``redshift``**: the processor batch's
+    ``redshift`` / ``redshift_mask`` are the optional redshift *input token* and are
+    *ignored* here (accepted so that ``model(**batch)`` works), so the model never sees the
+    answer.
+    """
+
+    def __init__(self, config: MavenConfig, **head_settings: Any) -> None:
+        super().__init__(config, **head_settings)
+        self.regressor = _mlp(
+            self.feature_dim, self.config.head_hidden_size, 2, float(self.config.head_dropout)
+        )
+        self.regressor[-1]._maven_redshift_out = True
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if getattr(module, "_maven_redshift_out", False):
+            # start at sigma = INIT_SIGMA rather than 1 (redshifts are ~0.01-1)
+            _init.normal_(module.weight, mean=0.0, std=0.01 / math.sqrt(module.in_features))
+            bias = torch.tensor([0.0, math.log(INIT_SIGMA)], dtype=module.bias.dtype)
+            if hasattr(_init, "copy_"):
+                _init.copy_(module.bias, bias)
+            else:  # pragma: no cover - transformers 4.x
+                module.bias.copy_(bias)
+
+    def forward(
+        self,
+        photometry_values: torch.Tensor | None = None,
+        photometry_time: torch.Tensor | None = None,
+        photometry_wavelength: torch.Tensor | None = None,
+        photometry_mask: torch.Tensor | None = None,
+        photometry_scale: torch.Tensor | None = None,
+        redshift: torch.Tensor | None = None,
+        redshift_mask: torch.Tensor | None = None,
+        spectrum_values: torch.Tensor | None = None,
+        spectrum_wavelength: torch.Tensor | None = None,
+        spectrum_mask: torch.Tensor | None = None,
+        has_photometry: torch.Tensor | None = None,
+        has_spectrum: torch.Tensor | None = None,
+        redshift_labels: torch.Tensor | None = None,
+        redshift_labels_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> MavenRedshiftOutput | tuple:
+        """Predicted redshift and uncertainty; the NLL with ``redshift_labels`` (B,).
+
+        Args:
+            redshift, redshift_mask: the processor's redshift input; **ignored**.
+            redshift_labels: true redshifts (B,), > -1.
+            redshift_labels_mask: optional (B,) bool, False for rows without a true
+                redshift (left out of the loss).
+
+        Raises:
+            MavenError: missing inputs, labels of the wrong shape, non-finite or <= -1.
+        """
+        del redshift, redshift_mask  # never feed the answer to the model
+        feats = self.embed(
+            photometry_values=photometry_values,
+            photometry_time=photometry_time,
+            photometry_wavelength=photometry_wavelength,
+            photometry_mask=photometry_mask,
+            photometry_scale=photometry_scale,
+            spectrum_values=spectrum_values,
+            spectrum_wavelength=spectrum_wavelength,
+            spectrum_mask=spectrum_mask,
+            has_photometry=has_photometry,
+            has_spectrum=has_spectrum,
+        )
+        raw = self.regressor(feats)
+        mu = raw[:, 0]
+        log_sigma = raw[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        sigma = log_sigma.exp()
+        if self.config.redshift_target == "log1p":
+            z_mean = torch.expm1(mu)
+            z_sigma = (1.0 + z_mean) * sigma
+        else:
+            z_mean, z_sigma = mu, sigma
+        loss = None
+        if redshift_labels is not None:
+            loss = self._loss(mu, log_sigma, redshift_labels, redshift_labels_mask)
+        out = MavenRedshiftOutput(
+            loss=loss,
+            redshift_mean=z_mean,
+            redshift_sigma=z_sigma,
+            mu=mu,
+            log_sigma=log_sigma,
+            embeddings=feats,
+        )
+        return out if return_dict else out.to_tuple()
+
+    def _loss(
+        self,
+        mu: torch.Tensor,
+        log_sigma: torch.Tensor,
+        z: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor):
+            z = torch.as_tensor(z)
+        if z.shape != mu.shape:
+            raise MavenError(
+                f"redshift_labels must have shape ({mu.shape[0]},), got {tuple(z.shape)}"
+            )
+        z = z.to(device=mu.device, dtype=mu.dtype)
+        valid = torch.ones_like(z, dtype=torch.bool) if mask is None else mask.to(z.device).bool()
+        if valid.shape != z.shape:
+            raise MavenError(f"redshift_labels_mask must have shape {tuple(z.shape)}")
+        zv = z[valid]
+        if not bool(torch.isfinite(zv).all()) or bool((zv <= -1).any()):
+            raise MavenError("redshift_labels must be finite and > -1 (mask unknown ones)")
+        if not bool(valid.any()):
+            return mu.sum() * 0.0
+        target = torch.log1p(zv) if self.config.redshift_target == "log1p" else zv
+        r = (target - mu[valid]) * torch.exp(-log_sigma[valid])
+        return (0.5 * r**2 + log_sigma[valid] + 0.5 * math.log(2 * math.pi)).mean()

@@ -1,0 +1,53 @@
+"""The synthetic supernova simulator (issue 4).
+
+``simulate(n, survey="ztf", seed=0, shard=0)`` returns triggered :class:`~maven.Supernova`
+records (light curve + spectra, truth in ``meta``); ``simulate_dataset(out_dir, n, ...)``
+writes parquet shards in parallel. See :mod:`maven.simulate.simulator` for the recipe,
+:mod:`~maven.simulate.templates` for the template directory and held-out ids,
+:mod:`~maven.simulate.population` for the literature distributions,
+:mod:`~maven.simulate.survey` for cadences and noise, :mod:`~maven.simulate.spectra` for
+spectra and :mod:`~maven.simulate.physics` for the physics models.
+
+Example::
+
+    from maven.simulate import SimConfig, simulate, simulate_dataset
+    sne = simulate(100, survey="ztf", seed=0, shard=0)           # list[Supernova]
+    tiny = simulate(20, config=SimConfig.preset("tiny"))           # runs on a fresh clone
+    simulate_dataset("sim/ztf", 100_000, survey="ztf", seed=1, workers=8, shard_size=5000)
+
+Cluster job arrays: task ``k`` runs ``simulate_shard(out, n, seed=s, shard=k, config=c)``;
+one final ``write_manifest(out, config=c, seed=s)``.
+"""
+
+from maven.simulate.simulator import (
+    DEFAULT_CLASSES,
+    PRESETS,
+    SimConfig,
+    TemplateLibrary,
+    get_library,
+    provenance,
+    simulate,
+    simulate_dataset,
+    simulate_shard,
+    write_manifest,
+)
+from maven.simulate.sources import ObjectModel, ObjectParams, to_sncosmo_model
+from maven.simulate.templates import HELDOUT, find_template_dir
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "HELDOUT",
+    "PRESETS",
+    "ObjectModel",
+    "ObjectParams",
+    "SimConfig",
+    "TemplateLibrary",
+    "find_template_dir",
+    "get_library",
+    "provenance",
+    "simulate",
+    "simulate_dataset",
+    "simulate_shard",
+    "to_sncosmo_model",
+    "write_manifest",
+]

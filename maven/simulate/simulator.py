@@ -1,0 +1,650 @@
+"""The simulator: configuration, template library, per-object draws, shards in parallel.
+
+Per object: class (balanced by default, fixed per output slot so that the *triggered* sample
+has the requested mix) -> template (uniform within the class, held-out ids
+excluded by default) -> redshift (volumetric rate to a class-dependent depth), peak time and sky
+position (uniform within the survey's time span and sky) -> brightness, stretch / x1, c, dust
+-> the visits the survey made there -> noisy fluxes -> trigger (>= ``min_detections`` points at
+SNR >= ``snr_detect``). Objects that are not triggered are **re-drawn** (a fresh draw from the
+same random stream), so a shard always holds ``n`` objects; the number of draws is recorded.
+Everything is deterministic per ``(seed, shard)`` (numpy ``Generator`` seeded with both).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from maven.data.records import LightCurve, Supernova
+from maven.errors import ConfigError, MavenError
+from maven.simulate import population as pop
+from maven.simulate.physics import fallback_bank, magnetar_bank
+from maven.simulate.sources import ObjectModel, ObjectParams, band_info
+from maven.simulate.spectra import INSTRUMENTS, observe_spectrum
+from maven.simulate.survey import SURVEYS, Cadence, load_cadence, photometric_noise
+from maven.simulate.templates import (
+    HELDOUT,
+    TemplateGrid,
+    available_templates,
+    find_template_dir,
+    load_builtin_hsiao,
+    load_template,
+)
+
+__all__ = [
+    "SimConfig",
+    "PRESETS",
+    "DEFAULT_CLASSES",
+    "TemplateLibrary",
+    "get_library",
+    "simulate",
+    "simulate_dataset",
+    "simulate_shard",
+    "write_manifest",
+]
+
+DEFAULT_CLASSES = ("Ia", "II", "Ibc", "IIn", "SLSN-I")
+_HELDOUT_MODES = ("exclude", "include", "only")
+_DEG = math.pi / 180.0
+#: margin (mag) of the cheap trigger pre-filter in :func:`_visits`
+PREFILTER_MARGIN_MAG = 1.0
+
+
+@dataclass
+class SimConfig:
+    """Simulation settings (validated; bad values raise :class:`ConfigError`).
+
+    Attributes:
+        survey: ``"ztf"`` or ``"lsst"``.
+        classes: classes to simulate; ``class_weights`` (class -> weight) defaults to balanced.
+        template_dir: the template directory (``None``: ``$MAVEN_TEMPLATE_DIR`` or
+            ``../shared/data/templates``); ``use_templates=False`` forces the fallback
+            (sncosmo's bundled Hsiao + physics models).
+        heldout: ``"exclude"`` (training sets), ``"only"`` (test sets) or ``"include"``.
+        cadence: ``"auto"`` (real if present, else synthetic), ``"real"`` or ``"synthetic"``.
+        z_min, z_max: redshift range; ``z_max=None`` sets a class-dependent depth from
+            ``depth_mag`` (default the survey's) and the bright end of the luminosity function,
+            capped at ``z_cap``.
+        min_detections, snr_detect: trigger rule.
+        pre_days, max_phase: light-curve window, rest-frame days before the template start and
+            after peak.
+        calib_floor: fractional flux error floor.
+        n_spectra: spectra per object; ``spec_phase``: rest-frame days from peak (uniform);
+            ``spec_snr``: per-pixel SNR range (log-uniform).
+        noiseless: no noise (for checks).
+        max_draws_per_object: give up (MavenError) after this many draws per requested object.
+    """
+
+    survey: str = "ztf"
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    class_weights: dict[str, float] | None = None
+    template_dir: str | None = None
+    use_templates: bool = True
+    heldout: str = "exclude"
+    cadence: str = "auto"
+    z_min: float = 0.005
+    z_max: float | None = None
+    z_cap: float = 2.5
+    depth_mag: float | None = None
+    min_detections: int = 2
+    snr_detect: float = 5.0
+    pre_days: float = 20.0
+    max_phase: float = 150.0
+    calib_floor: float = 0.005
+    n_spectra: int = 1
+    spec_phase: tuple[float, float] = (-5.0, 15.0)
+    spec_snr: tuple[float, float] = (5.0, 50.0)
+    noiseless: bool = False
+    max_draws_per_object: int = 200
+
+    def __post_init__(self) -> None:
+        self.classes = tuple(self.classes)
+        self.spec_phase = tuple(self.spec_phase)
+        self.spec_snr = tuple(self.spec_snr)
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(msg: str) -> None:
+            raise ConfigError(f"simulation config: {msg}")
+
+        if self.survey not in SURVEYS:
+            bad(f"survey must be one of {sorted(SURVEYS)}, got {self.survey!r}")
+        if not self.classes:
+            bad("classes is empty")
+        unknown = [c for c in self.classes if c not in DEFAULT_CLASSES]
+        if unknown:
+            bad(f"unknown classes {unknown}; known: {list(DEFAULT_CLASSES)}")
+        if self.class_weights is not None:
+            extra = set(self.class_weights) - set(self.classes)
+            if extra:
+                bad(f"class_weights names classes not simulated: {sorted(extra)}")
+            if any((not math.isfinite(w)) or w < 0 for w in self.class_weights.values()):
+                bad("class_weights must be finite and >= 0")
+            if sum(self.class_weights.get(c, 0.0) for c in self.classes) <= 0:
+                bad("class_weights sum to zero")
+        if self.heldout not in _HELDOUT_MODES:
+            bad(f"heldout must be one of {_HELDOUT_MODES}, got {self.heldout!r}")
+        if self.cadence not in ("auto", "real", "synthetic"):
+            bad(f"cadence must be 'auto', 'real' or 'synthetic', got {self.cadence!r}")
+        if not 0 < self.z_min < self.z_cap <= 4.0:
+            bad(f"need 0 < z_min < z_cap <= 4, got z_min={self.z_min}, z_cap={self.z_cap}")
+        if self.z_max is not None and not self.z_min < self.z_max <= 4.0:
+            bad(f"z_max must be in (z_min, 4], got {self.z_max}")
+        if self.min_detections < 0 or self.snr_detect <= 0:
+            bad("min_detections must be >= 0 and snr_detect > 0")
+        if self.pre_days < 0 or self.max_phase <= 0:
+            bad("pre_days must be >= 0 and max_phase > 0")
+        if not 0 <= self.calib_floor < 1:
+            bad(f"calib_floor must be in [0, 1), got {self.calib_floor}")
+        if not 0 <= self.n_spectra <= 20:
+            bad(f"n_spectra must be in [0, 20], got {self.n_spectra}")
+        if len(self.spec_phase) != 2 or self.spec_phase[0] > self.spec_phase[1]:
+            bad(f"spec_phase must be (lo, hi) with lo <= hi, got {self.spec_phase}")
+        if len(self.spec_snr) != 2 or not 0 < self.spec_snr[0] <= self.spec_snr[1]:
+            bad(f"spec_snr must be (lo, hi) with 0 < lo <= hi, got {self.spec_snr}")
+        if self.max_draws_per_object < 1:
+            bad("max_draws_per_object must be >= 1")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SimConfig:
+        """From a plain mapping (YAML/JSON); unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"simulation config: unknown keys {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> SimConfig:
+        """A named preset (:data:`PRESETS`) with overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; known: {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["classes"] = list(self.classes)
+        d["spec_phase"], d["spec_snr"] = list(self.spec_phase), list(self.spec_snr)
+        return d
+
+
+#: ``tiny``: runs anywhere in a second (fallback sources, synthetic cadence); ``default``.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "tiny": {"use_templates": False, "cadence": "synthetic"},
+}
+
+
+# --------------------------------------------------------------------------- library
+
+
+@dataclass(eq=False)
+class TemplateLibrary:
+    """Templates per class for one configuration, and where they came from."""
+
+    by_class: dict[str, list[TemplateGrid]]
+    template_dir: str | None
+    sources: dict[str, list[str]] = field(default_factory=dict)
+
+    def get(self, template_id: str) -> TemplateGrid:
+        for grids in self.by_class.values():
+            for g in grids:
+                if g.id == template_id:
+                    return g
+        raise MavenError(f"template {template_id!r} is not in this library")
+
+
+@lru_cache(maxsize=8)
+def get_library(
+    template_dir: str | None, classes: tuple[str, ...], heldout: str, use_templates: bool = True
+) -> TemplateLibrary:
+    """The template library (cached per process). ``template_dir`` must be resolved already."""
+    root = Path(template_dir) if (template_dir and use_templates) else None
+    by_class: dict[str, list[TemplateGrid]] = {c: [] for c in classes}
+    for info in available_templates(root):
+        if info.cls in by_class:
+            by_class[info.cls].append(load_template(info, root))
+    fallback = fallback_bank() if any(not by_class[c] for c in classes if c != "SLSN-I") else []
+    for c in classes:
+        if c == "SLSN-I":
+            by_class[c] = magnetar_bank()
+        elif not by_class[c]:
+            by_class[c] = (
+                [load_builtin_hsiao()] if c == "Ia" else [g for g in fallback if g.cls == c]
+            )
+    for c in classes:
+        held = set(HELDOUT.get(c, ()))
+        if heldout == "exclude":
+            keep = [g for g in by_class[c] if g.id not in held]
+        elif heldout == "only":
+            keep = [g for g in by_class[c] if g.id in held]
+        else:
+            keep = list(by_class[c])
+        if not keep:
+            raise ConfigError(f"no templates left for class {c!r} with heldout={heldout!r}")
+        by_class[c] = keep
+    sources = {c: [f"{g.id} ({g.source})" for g in gs] for c, gs in by_class.items()}
+    return TemplateLibrary(by_class, str(root) if root else None, sources)
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _resolve(config: SimConfig) -> tuple[str | None, TemplateLibrary, Cadence]:
+    tdir = find_template_dir(config.template_dir) if config.use_templates else None
+    lib = get_library(
+        str(tdir) if tdir else None, config.classes, config.heldout, config.use_templates
+    )
+    cad = load_cadence(config.survey, tdir if config.use_templates else None, config.cadence)
+    return (str(tdir) if tdir else None), lib, cad
+
+
+def _z_samplers(config: SimConfig, spec) -> dict[str, pop.RedshiftSampler]:
+    depth = config.depth_mag if config.depth_mag is not None else spec.depth_mag
+    out = {}
+    for c in config.classes:
+        if config.z_max is not None:
+            zmax = config.z_max
+        else:
+            mean, sig = pop.LUMINOSITY[c]
+            bright = min(mean - 2.0 * sig, -19.8) if c == "Ia" else mean - 2.0 * sig
+            zmax = min(max(pop.z_at_distmod(depth - bright), config.z_min * 2), config.z_cap)
+        out[c] = pop.RedshiftSampler(config.z_min, zmax, pop.RATE_ALPHA[c])
+    return out
+
+
+def _draw_params(
+    rng, cls: str, tmpl: TemplateGrid, zs: pop.RedshiftSampler, t_range: tuple[float, float]
+) -> ObjectParams:
+    z = float(zs.draw(rng))
+    t_peak = float(rng.uniform(*t_range))
+    x1 = c = None
+    stretch = 1.0
+    if cls == "Ia":
+        x1, c = pop.draw_salt_params(rng)
+        if tmpl.m1 is None:  # Hsiao: stretch from x1 (Guy+07), no colour parameter
+            stretch = 0.98 + 0.091 * x1 + 0.003 * x1**2 - 0.00075 * x1**3
+            c = None
+    else:
+        stretch = float(np.clip(rng.lognormal(0.0, 0.1), 0.7, 1.4))
+    mag = pop.draw_peak_mag(rng, cls, tmpl.subtype, x1, c)
+    if cls == "Ia" and tmpl.m1 is not None:
+        av, rv = 0.0, 3.1  # SALT colour c carries the host reddening
+    else:
+        av, rv = pop.draw_host_dust(rng, cls)
+    return ObjectParams(
+        template=tmpl.id,
+        z=z,
+        t_peak=t_peak,
+        peak_abs_mag=mag,
+        stretch=stretch,
+        x1=x1,
+        c=c,
+        host_av=av,
+        host_rv=rv,
+        mwebv=pop.draw_mwebv(rng),
+    )
+
+
+class _Positions:
+    """Sky positions uniform on the survey's declination band, drawn and matched to field
+    centres in blocks (one vectorised KD-tree query per block) from their own random stream."""
+
+    def __init__(self, rng: np.random.Generator, cad: Cadence, block: int = 256) -> None:
+        self.rng, self.cad, self.block = rng, cad, block
+        lo, hi = cad.dec_range
+        self.sin_lo, self.sin_hi = np.sin(max(lo, -np.pi / 2)), np.sin(min(hi, np.pi / 2))
+        self._i, self._n = 0, 0
+
+    def next(self) -> tuple[float, float, np.ndarray]:
+        if self._i >= self._n:
+            self._ra = self.rng.uniform(0, 2 * np.pi, self.block)
+            self._dec = np.arcsin(self.rng.uniform(self.sin_lo, self.sin_hi, self.block))
+            self._centers = self.cad.centers_containing(self._ra, self._dec)
+            self._i, self._n = 0, self.block
+        i = self._i
+        self._i += 1
+        return float(self._ra[i]), float(self._dec[i]), self._centers[i]
+
+
+def _visits(
+    config: SimConfig, cad: Cadence, tmpl: TemplateGrid, p: ObjectParams, centers: np.ndarray
+) -> np.ndarray | None:
+    """Visits that can see the object (cheap; before any flux is computed), or ``None``."""
+    scale = p.stretch * (1.0 + p.z)
+    # pre-explosion (zero-flux) visits only when the template starts faint (< 5% of peak)
+    pre = config.pre_days if tmpl.start_fraction < 0.05 else 0.0
+    t_first = p.t_peak + (tmpl.phase[0] - pre - tmpl.peak_phase) * scale
+    last = min(tmpl.phase[-1], tmpl.peak_phase + config.max_phase)
+    idx = cad.visits(centers, float(t_first), float(p.t_peak + (last - tmpl.peak_phase) * scale))
+    need = max(config.min_detections, 1)
+    if idx.size < need:
+        return None
+    zp1 = 1.0 + p.z
+    ok = np.array(
+        [
+            band_info(b).lo >= tmpl.wmin * zp1 and band_info(b).hi <= tmpl.wmax * zp1
+            for b in cad.spec.bands
+        ]
+    )[cad.band[idx]]
+    idx = idx[ok]
+    if idx.size < need:
+        return None
+    # cheap pre-filter (speed only): the brightest the object can be at each visit is its
+    # rest-B peak + distance modulus - 2.5 log10(1+z) (bandwidth term) shifted by the template's
+    # brightest-band envelope (any rest wavelength, relative to the B peak) and 0.3 A_V; if fewer
+    # than min_detections visits reach even PREFILTER_MARGIN_MAG brighter, it cannot trigger.
+    if config.min_detections > 0:
+        peak = p.peak_abs_mag + float(pop.distmod(p.z)) - 2.5 * np.log10(zp1) + 0.3 * p.host_av
+        phase = tmpl.peak_phase + (cad.mjd[idx] - p.t_peak) / scale
+        env = np.interp(phase, tmpl.phase, tmpl.envelope, left=1e-6, right=1e-6)
+        est = peak - 2.5 * np.log10(np.maximum(env, 1e-6))
+        if np.count_nonzero(cad.m5[idx] >= est - PREFILTER_MARGIN_MAG) < config.min_detections:
+            return None
+    return idx
+
+
+def _observe(rng, config: SimConfig, cad: Cadence, model: ObjectModel, idx: np.ndarray):
+    """Noisy fluxes and detections at visits ``idx``; ``None`` if the object does not trigger."""
+    spec = cad.spec
+    bands = np.array(spec.bands)[cad.band[idx]]
+    m5 = cad.m5[idx].astype(np.float64)
+    mjd = cad.mjd[idx]
+    true = model.bandflux(bands, mjd)
+    err = photometric_noise(true, m5, spec.zp_electrons, config.calib_floor)
+    flux = true if config.noiseless else true + err * rng.standard_normal(true.size)
+    det = flux / err >= config.snr_detect
+    if int(det.sum()) < config.min_detections:
+        return None
+    return mjd, bands, flux, err, det
+
+
+def _class_probs(config: SimConfig) -> np.ndarray:
+    w = config.class_weights or {}
+    p = np.array([float(w.get(c, 1.0)) if w else 1.0 for c in config.classes])
+    return p / p.sum()
+
+
+def simulate(
+    n: int,
+    *,
+    survey: str | None = None,
+    seed: int = 0,
+    shard: int = 0,
+    classes=None,
+    config: SimConfig | None = None,
+) -> list[Supernova]:
+    """Simulate ``n`` triggered supernovae, deterministic per ``(seed, shard)``.
+
+    Args:
+        n: number of objects returned.
+        survey: ``"ztf"`` or ``"lsst"`` (overrides ``config.survey``).
+        seed, shard: random stream ``default_rng([seed, shard])``.
+        classes: classes to simulate (overrides ``config.classes``).
+        config: :class:`SimConfig` (default: ``SimConfig()``).
+
+    Returns:
+        :class:`Supernova` records; truth in ``meta`` (class, template, z, t_peak, peak_abs_mag,
+        amplitude scale, stretch, x1, c, host_av, host_rv, mwebv, ...).
+    """
+    if n < 0:
+        raise ConfigError(f"n must be >= 0, got {n}")
+    config = config or SimConfig()
+    over = {}
+    if survey is not None:
+        over["survey"] = survey
+    if classes is not None:
+        over["classes"] = tuple([classes] if isinstance(classes, str) else classes)
+    if over:
+        config = replace(config, **over)
+    tdir, lib, cad = _resolve(config)
+    rng = np.random.default_rng([int(seed), int(shard)])
+    zs = _z_samplers(config, cad.spec)
+    probs = _class_probs(config)
+    span = cad.mjd_range
+    t_range = (span[0] + 10.0, span[1] - 10.0)
+    positions = _Positions(np.random.default_rng([int(seed), int(shard), 1]), cad)
+    out: list[Supernova] = []
+    draws = 0
+    limit = max(n, 1) * config.max_draws_per_object
+    cls = None
+    while len(out) < n:
+        draws += 1
+        if draws > limit:
+            raise MavenError(
+                f"only {len(out)} of {n} objects triggered after {limit} draws; "
+                "loosen the trigger rule or the redshift range"
+            )
+        if cls is None:  # the class is fixed per output slot: the *triggered* mix is balanced
+            cls = config.classes[int(rng.choice(len(probs), p=probs))]
+        grids = lib.by_class[cls]
+        tmpl = grids[int(rng.integers(len(grids)))]
+        params = _draw_params(rng, cls, tmpl, zs[cls], t_range)
+        ra, dec, centers = positions.next()
+        idx = _visits(config, cad, tmpl, params, centers)
+        if idx is None:
+            continue
+        model = ObjectModel(tmpl, params)
+        obs = _observe(rng, config, cad, model, idx)
+        if obs is None:
+            continue
+        out.append(
+            _record(rng, config, cad, model, cls, ra, dec, obs, seed, shard, len(out), draws)
+        )
+        cls = None
+    return out
+
+
+def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard, i, draws):
+    mjd, bands, flux, err, det = obs
+    p = model.params
+    sid = f"sim-{config.survey}-s{seed}-{shard:05d}-{i:06d}"
+    lc = LightCurve(mjd, bands, flux, err, det, object_id=sid)
+    spectra = []
+    for _ in range(config.n_spectra):
+        phase = float(rng.uniform(*config.spec_phase))
+        t_obs = p.t_peak + phase * model.one_plus_z
+        inst = INSTRUMENTS[int(rng.integers(len(INSTRUMENTS)))]
+        res = float(np.exp(rng.uniform(np.log(inst.r_min), np.log(inst.r_max))))
+        snr = float(np.exp(rng.uniform(*np.log(config.spec_snr))))
+        wave, fl = model.spectrum(t_obs, (inst.wave_min, inst.wave_max))
+        s = observe_spectrum(
+            wave,
+            fl,
+            rng=rng,
+            resolution=res,
+            wave_range=(inst.wave_min, inst.wave_max),
+            snr=snr,
+            mjd=t_obs,
+            instrument=inst.name,
+            object_id=sid,
+            noiseless=config.noiseless,
+            meta={
+                "simulated": True,
+                "phase_rest": phase,
+                "resolution": round(res, 1),
+                "snr": round(snr, 2),
+            },
+        )
+        if s is not None:
+            spectra.append(s)
+    tm = model.template
+    meta = {
+        "simulated": True,
+        "class": cls,
+        "subtype": tm.subtype,
+        "template": tm.id,
+        "template_family": tm.family,
+        "template_heldout": tm.heldout,
+        "survey": config.survey,
+        "cadence": cad.source if cad.source == "synthetic" else Path(cad.source).name,
+        **{k: v for k, v in p.to_dict().items() if k != "template"},
+        "template_t0": float(model.mjd_of(0.0)),  # MJD of template phase 0 (SALT's t0)
+        "peak_phase_template": float(model.peak_phase),
+        "distmod": float(pop.distmod(p.z)),
+        "flux_scale": float(model.scale),
+        "n_detections": int(det.sum()),
+        "draw_index": int(draws),
+        "seed": int(seed),
+        "shard": int(shard),
+    }
+    if tm.family == "physics":
+        meta["physics_params"] = tm.meta
+    return Supernova(
+        id=sid,
+        lightcurve=lc,
+        spectra=spectra,
+        type=cls,
+        type_raw=f"SN {tm.subtype}",
+        redshift=p.z,
+        ra=ra / _DEG % 360.0,
+        dec=dec / _DEG,
+        mwebv=p.mwebv,
+        source=f"maven.simulate ({config.survey})",
+        meta=meta,
+    )
+
+
+def provenance(config: SimConfig, seed: int) -> dict:
+    """What a simulated dataset was made from (stored in the dataset manifest)."""
+    tdir, lib, cad = _resolve(config)
+    return {
+        "generator": "maven.simulate",
+        "config": config.to_dict(),
+        "seed": int(seed),
+        "template_dir": tdir,
+        "templates": lib.sources,
+        "heldout_ids": {c: list(v) for c, v in HELDOUT.items()},
+        "cadence": cad.source,
+        "cadence_visits": cad.n_visits,
+    }
+
+
+def simulate_shard(
+    out_dir, n: int, *, seed: int = 0, shard: int = 0, config: SimConfig | None = None
+) -> dict:
+    """Simulate one shard, ``simulate(n, seed=seed, shard=shard)``, into
+    ``out_dir/shard-{shard:05d}-00000.parquet`` (one task of a cluster job array; finish with
+    :func:`write_manifest`). Returns ``{"shard", "n", "counts", "draws"}``."""
+    from maven.io.dataset import write_dataset
+
+    config = config or SimConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sne = simulate(n, seed=seed, shard=shard, config=config)
+    tmp = out / f".tmp-shard-{shard:05d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_dataset(sne, tmp, shard_size=max(n, 1), prefix=f"shard-{shard:05d}")
+    for f in tmp.glob("*.parquet"):
+        f.replace(out / f.name)
+    shutil.rmtree(tmp)
+    counts: dict[str, int] = {}
+    for sn in sne:
+        counts[sn.type] = counts.get(sn.type, 0) + 1
+    draws = max((sn.meta["draw_index"] for sn in sne), default=0)
+    return {"shard": shard, "n": len(sne), "counts": counts, "draws": int(draws)}
+
+
+def write_manifest(
+    out_dir, *, config: SimConfig | None = None, seed: int = 0, prov: dict | None = None
+) -> Path:
+    """Write the dataset manifest of a folder of simulator shards (counts read from the
+    parquet files; provenance ``prov`` or :func:`provenance` of ``config``). Returns its path."""
+    import pyarrow.parquet as pq
+
+    from maven.io.dataset import MANIFEST, SCHEMA_VERSION
+
+    out = Path(out_dir)
+    files = sorted(out.glob("shard-*.parquet"))
+    if not files:
+        raise MavenError(f"{out}: no simulator shards (shard-*.parquet)")
+    counts: dict[str, int] = {}
+    n_rows = 0
+    for f in files:
+        types = pq.read_table(f, columns=["type"]).column("type").to_pylist()
+        n_rows += len(types)
+        for t in types:
+            counts[t or "unknown"] = counts.get(t or "unknown", 0) + 1
+    manifest = {
+        "format": "maven-dataset",
+        "schema_version": SCHEMA_VERSION,
+        "n_supernovae": n_rows,
+        "n_shards": len(files),
+        "counts_per_type": dict(sorted(counts.items())),
+        "provenance": prov if prov is not None else provenance(config or SimConfig(), seed),
+    }
+    path = out / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return path
+
+
+def _run_shard(args: tuple) -> dict:
+    out_dir, n, seed, shard, cfg = args
+    config = SimConfig.from_dict(cfg)
+    res = simulate_shard(out_dir, n, seed=seed, shard=shard, config=config)
+    res["provenance"] = provenance(config, seed) if shard == 0 else None  # set-up is cached
+    return res
+
+
+def simulate_dataset(
+    out_dir,
+    n: int,
+    *,
+    survey: str | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    shard_size: int = 1000,
+    config: SimConfig | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Simulate ``n`` objects into a maven parquet dataset at ``out_dir``.
+
+    Shard ``k`` holds ``simulate(shard_size, seed=seed, shard=k)`` (the last one fewer), so any
+    shard can be regenerated alone (e.g. as one task of a cluster job array). Shards run in
+    ``workers`` spawned processes. Returns the folder.
+    """
+    from tqdm.auto import tqdm
+
+    if n < 1 or shard_size < 1 or workers < 1:
+        raise ConfigError("n, shard_size and workers must be >= 1")
+    config = config or SimConfig()
+    if survey is not None:
+        config = replace(config, survey=survey)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    existing = sorted(out.glob("shard-*.parquet"))
+    if existing and not overwrite:
+        raise MavenError(f"{out} already holds {len(existing)} shards (overwrite=True?)")
+    for f in existing:
+        f.unlink()
+    n_shards = math.ceil(n / shard_size)
+    jobs = [
+        (str(out), min(shard_size, n - k * shard_size), seed, k, config.to_dict())
+        for k in range(n_shards)
+    ]
+    results = []
+    bar = tqdm(total=n, desc=f"simulate {config.survey}", unit="SN", disable=not progress)
+    if workers == 1:
+        for job in jobs:
+            results.append(_run_shard(job))
+            bar.update(results[-1]["n"])
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+            futs = [ex.submit(_run_shard, job) for job in jobs]
+            for fut in as_completed(futs):
+                results.append(fut.result())
+                bar.update(results[-1]["n"])
+    bar.close()
+    prov = next(r["provenance"] for r in results if r["shard"] == 0)
+    write_manifest(out, config=config, seed=seed, prov=prov)
+    return out
