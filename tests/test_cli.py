@@ -44,3 +44,17 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("maven info: error:") and "no such file" in err
     assert main(["convert", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_simulate_command(tmp_path, capsys):
+    out = tmp_path / "sim"
+    assert main(["simulate", "--n", "12", "--out", str(out), "--preset", "tiny", "--json",
+                 "--shard-size", "6"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["n_supernovae"] == 12 and manifest["n_shards"] == 2
+    assert manifest["provenance"]["template_dir"] is None  # the tiny preset uses no templates
+    assert main(["simulate", "--n", "12", "--out", str(out), "--preset", "tiny"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["simulate", "--n", "5", "--out", str(out), "--preset", "nope"]) == 2
+    assert main(["info", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_supernovae"] == 12

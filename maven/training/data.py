@@ -55,9 +55,15 @@ class RecordSource:
         out = []
         for k in range(start, start + batch_size):
             epoch, pos = divmod(k, n)
-            perm = np.random.default_rng([seed, epoch]).permutation(n)
-            out.append(row_to_supernova(self.dataset[int(perm[pos])]))
+            out.append(row_to_supernova(self.dataset[int(self._permutation(seed, epoch)[pos])]))
         return out
+
+    def _permutation(self, seed: int, epoch: int) -> np.ndarray:
+        """The epoch's order (cached: one epoch at a time)."""
+        if getattr(self, "_perm_key", None) != (seed, epoch):
+            self._perm_key = (seed, epoch)
+            self._perm = np.random.default_rng([seed, epoch]).permutation(len(self))
+        return self._perm
 
 
 def sim_config(survey: str, options: dict):
