@@ -132,6 +132,133 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rows(rows: list[dict], columns: list[str]) -> None:
+    """An aligned plain-text table of ``rows`` (dicts) in ``columns`` order."""
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return "" if v is None else str(v)
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from maven.search.api import embed_dataset
+
+    summary = embed_dataset(
+        args.model, args.data, args.output, batch_size=args.batch_size, progress=not args.json
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"embedded {summary['count']} objects ({summary['photometry']} light curves, "
+            f"{summary['spectrum']} spectra, dim {summary['dim']}) with {summary['model_name']}"
+            f" -> {summary['output']}"
+        )
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from maven.search import api
+
+    if args.index_command == "build":
+        params = json.loads(args.params) if args.params else None
+        manifest = api.build_index(
+            args.source,
+            args.output,
+            model=args.model,
+            index_type=args.index_type,
+            params=params,
+            novelty_k=args.novelty_k,
+            progress=not args.json,
+        )
+        print(
+            json.dumps(manifest, indent=2)
+            if args.json
+            else f"index {args.output}: {_index_line(manifest)}"
+        )
+    elif args.index_command == "info":
+        manifest = api.index_info(args.index)
+        print(
+            json.dumps(manifest, indent=2)
+            if args.json
+            else f"index {args.index} (verified): {_index_line(manifest)}"
+        )
+    else:
+        if sum(x is not None for x in (args.id, args.data)) != 1:
+            raise MavenError("give exactly one of --id or --data")
+        results = api.search(
+            args.index,
+            ids=args.id,
+            data=args.data,
+            model=args.model,
+            k=args.k,
+            query_modality=args.query_modality,
+            modality=args.modality,
+        )
+        if args.json:
+            print(json.dumps(results, indent=2))
+        for res in [] if args.json else results:
+            print(
+                f"\nquery {res['query_id']} ({res['query_modality']}) -> nearest {res['modality']}:"
+            )
+            _print_rows(res["hits"], ["rank", "id", "type", "redshift", "survey", "distance"])
+    return 0
+
+
+def _index_line(manifest: dict) -> str:
+    parts = [f"{m}: {v['ntotal']} ({v['type']})" for m, v in manifest.get("indexes", {}).items()]
+    model = manifest.get("model") or {}
+    return (
+        f"{'; '.join(parts)}; dim {manifest.get('dim')}; model {model.get('name')} "
+        f"({str(model.get('hash'))[:19]})"
+    )
+
+
+def _cmd_novelty(args: argparse.Namespace) -> int:
+    from maven.search.api import novelty_table
+
+    rows = novelty_table(
+        args.index,
+        data=args.data,
+        model=args.model,
+        k=args.k,
+        modality=args.modality,
+        output=args.output,
+    )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        columns = [
+            c
+            for c in (
+                "rank",
+                "id",
+                "type",
+                "modality",
+                "score",
+                "percentile",
+                "nearest_id",
+                "nearest_distance",
+            )
+            if rows and c in rows[0]
+        ]
+        _print_rows(rows[: args.top], columns)
+        if len(rows) > args.top:
+            print(
+                f"... {len(rows) - args.top} more" + (f" in {args.output}" if args.output else "")
+            )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``maven`` command."""
     parser = argparse.ArgumentParser(
@@ -186,6 +313,55 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
+
+    emb = sub.add_parser("embed", help="embed supernovae with a model into a parquet file")
+    emb.add_argument("--model", required=True, help="a save_pretrained model folder")
+    emb.add_argument("--data", required=True, help="any readable data (file or folder)")
+    emb.add_argument("--output", type=Path, required=True, help="embeddings .parquet")
+    emb.add_argument("--batch-size", type=int, default=256)
+    emb.add_argument("--json", action="store_true")
+    emb.set_defaults(func=_cmd_embed)
+
+    idx = sub.add_parser("index", help="FAISS similarity index: build, search, info")
+    isub = idx.add_subparsers(dest="index_command", required=True)
+    build = isub.add_parser("build", help="build an index from embeddings or data + model")
+    build.add_argument("source", help="an embeddings .parquet (maven embed) or data")
+    build.add_argument("--output", type=Path, required=True, help="index folder")
+    build.add_argument("--model", default=None, help="model folder (when source is data)")
+    build.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivfpq"])
+    build.add_argument("--params", default=None, help="JSON, e.g. '{\"nlist\": 4096}'")
+    build.add_argument("--novelty-k", type=int, default=10, help="k of the novelty score")
+    build.add_argument("--json", action="store_true")
+    info_ = isub.add_parser("info", help="verify an index and show its manifest")
+    info_.add_argument("index", type=Path)
+    info_.add_argument("--json", action="store_true")
+    srch = isub.add_parser("search", help="nearest neighbours of stored ids or new data")
+    srch.add_argument("index", type=Path)
+    srch.add_argument("--id", action="append", default=None, help="object id (repeatable)")
+    srch.add_argument("--data", default=None, help="records to embed and query with")
+    srch.add_argument("--model", default=None, help="model folder (with --data)")
+    srch.add_argument("-k", type=int, default=10)
+    srch.add_argument("--query-modality", choices=["photometry", "spectrum"], default=None)
+    srch.add_argument(
+        "--modality",
+        choices=["photometry", "spectrum"],
+        default=None,
+        help="stored modality to search; the other one is cross-modal",
+    )
+    srch.add_argument("--json", action="store_true")
+    for p in (build, info_, srch):
+        p.set_defaults(func=_cmd_index)
+
+    nov = sub.add_parser("novelty", help="rank objects by novelty against an index")
+    nov.add_argument("index", type=Path)
+    nov.add_argument("--data", default=None, help="records to score (default: the index itself)")
+    nov.add_argument("--model", default=None, help="model folder (with --data)")
+    nov.add_argument("-k", type=int, default=10)
+    nov.add_argument("--modality", choices=["photometry", "spectrum"], default=None)
+    nov.add_argument("--output", type=Path, default=None, help=".parquet, .csv or .json table")
+    nov.add_argument("--top", type=int, default=20, help="rows to print")
+    nov.add_argument("--json", action="store_true")
+    nov.set_defaults(func=_cmd_novelty)
 
     pre = sub.add_parser("pretrain", help="contrastive pre-training (also under accelerate launch)")
     pre.add_argument("--config", type=Path, required=True, help="YAML recipe (pretrain/configs)")

@@ -58,3 +58,38 @@ def test_simulate_command(tmp_path, capsys):
     assert main(["simulate", "--n", "5", "--out", str(out), "--preset", "nope"]) == 2
     assert main(["info", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_supernovae"] == 12
+
+
+def test_embed_index_search_novelty_commands(tmp_path, capsys):
+    import torch
+
+    from maven.io import write_dataset
+    from maven.models import MavenConfig, MavenModel, MavenProcessor
+
+    from .toy import toy_supernovae
+
+    torch.manual_seed(0)
+    model_dir = tmp_path / "model"
+    MavenModel(MavenConfig.from_preset("tiny")).save_pretrained(model_dir)
+    MavenProcessor().save_pretrained(model_dir)
+    data = write_dataset(toy_supernovae(20, seed=4), tmp_path / "data")
+    emb = tmp_path / "emb.parquet"
+    assert main(["embed", "--model", str(model_dir), "--data", str(data), "--output", str(emb),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 20
+    idx = tmp_path / "idx"
+    assert main(["index", "build", str(emb), "--output", str(idx), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"photometry": 20, "spectrum": 20}
+    assert main(["index", "info", str(idx)]) == 0
+    assert "photometry: 20 (flat)" in capsys.readouterr().out
+    assert main(["index", "search", str(idx), "--id", "toy3", "-k", "4", "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert len(res["hits"]) == 4 and all(h["id"] != "toy3" for h in res["hits"])
+    assert main(["index", "search", str(idx), "--id", "toy3", "--modality", "spectrum"]) == 0
+    assert "nearest spectrum" in capsys.readouterr().out
+    table = tmp_path / "novelty.csv"
+    assert main(["novelty", str(idx), "--output", str(table), "--top", "3"]) == 0
+    assert table.exists() and "percentile" in capsys.readouterr().out
+    assert main(["index", "search", str(idx)]) == 2  # neither --id nor --data
+    (idx / "photometry.faiss").write_bytes(b"broken")
+    assert main(["index", "info", str(idx)]) == 2
