@@ -39,21 +39,46 @@ def main() -> None:
     from maven.simulate import SimConfig, simulate_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="maven-bench-train-"))
-    sim = simulate_dataset(tmp / "sim", args.n_sim, seed=0, workers=2, shard_size=500,
-                           config=SimConfig.preset("tiny"), progress=False)
+    sim = simulate_dataset(
+        tmp / "sim",
+        args.n_sim,
+        seed=0,
+        workers=2,
+        shard_size=500,
+        config=SimConfig.preset("tiny"),
+        progress=False,
+    )
     log_every = max(1, args.steps // 6)
-    config = dict(model={"preset": args.preset}, data={"train": str(sim), "val": str(sim),
-                  "val_size": 64}, batch_size=args.batch, max_steps=args.steps, lr=5e-4,
-                  warmup_steps=2, log_every=log_every, eval_every=args.steps,
-                  save_every=args.steps, cpu=True)
+    config = dict(
+        model={"preset": args.preset},
+        data={"train": str(sim), "val": str(sim), "val_size": 64},
+        batch_size=args.batch,
+        max_steps=args.steps,
+        lr=5e-4,
+        warmup_steps=2,
+        log_every=log_every,
+        eval_every=args.steps,
+        save_every=args.steps,
+        cpu=True,
+    )
     cfg = tmp / "bench.yaml"
     cfg.write_text(yaml.safe_dump(config))
     bin_dir = Path(sys.executable).parent
     runs = {
         1: [sys.executable, "-m", "maven", "pretrain", "--config", str(cfg)],
-        2: [str(bin_dir / "accelerate"), "launch", "--config_file",
-            str(REPO / "pretrain" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", "0",
-            "-m", "maven", "pretrain", "--config", str(cfg)],
+        2: [
+            str(bin_dir / "accelerate"),
+            "launch",
+            "--config_file",
+            str(REPO / "pretrain" / "accelerate" / "cpu_2proc.yaml"),
+            "--main_process_port",
+            "0",
+            "-m",
+            "maven",
+            "pretrain",
+            "--config",
+            str(cfg),
+        ],
     }
     for procs, cmd in runs.items():
         out = tmp / f"run{procs}"
@@ -65,8 +90,10 @@ def main() -> None:
         t_first = first["step"] * args.batch * procs / first["samples_per_s"]
         t_last = last["step"] * args.batch * procs / last["samples_per_s"]
         rate = (last["step"] - first["step"]) * args.batch * procs / max(t_last - t_first, 1e-9)
-        print(f"train preset={args.preset} procs={procs} global_batch={args.batch * procs} "
-              f"samples/s={rate:.0f}")
+        print(
+            f"train preset={args.preset} procs={procs} global_batch={args.batch * procs} "
+            f"samples/s={rate:.0f}"
+        )
 
 
 if __name__ == "__main__":

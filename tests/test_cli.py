@@ -48,8 +48,23 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
 
 def test_simulate_command(tmp_path, capsys):
     out = tmp_path / "sim"
-    assert main(["simulate", "--n", "12", "--out", str(out), "--preset", "tiny", "--json",
-                 "--shard-size", "6"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--n",
+                "12",
+                "--out",
+                str(out),
+                "--preset",
+                "tiny",
+                "--json",
+                "--shard-size",
+                "6",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads(capsys.readouterr().out)
     assert manifest["n_supernovae"] == 12 and manifest["n_shards"] == 2
     assert manifest["provenance"]["template_dir"] is None  # the tiny preset uses no templates
@@ -74,8 +89,21 @@ def test_embed_index_search_novelty_commands(tmp_path, capsys):
     MavenProcessor().save_pretrained(model_dir)
     data = write_dataset(toy_supernovae(20, seed=4), tmp_path / "data")
     emb = tmp_path / "emb.parquet"
-    assert main(["embed", "--model", str(model_dir), "--data", str(data), "--output", str(emb),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(model_dir),
+                "--data",
+                str(data),
+                "--output",
+                str(emb),
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["count"] == 20
     idx = tmp_path / "idx"
     assert main(["index", "build", str(emb), "--output", str(idx), "--json"]) == 0

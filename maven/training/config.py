@@ -79,8 +79,15 @@ class TrainingConfig:
             if unknown:
                 raise ConfigError(f"data: unknown keys {sorted(unknown)}; known: {sorted(known)}")
             self.data = DataConfig(**self.data)
-        positive = ("batch_size", "grad_accum_steps", "max_steps", "log_every", "eval_every",
-                    "save_every", "keep_checkpoints")
+        positive = (
+            "batch_size",
+            "grad_accum_steps",
+            "max_steps",
+            "log_every",
+            "eval_every",
+            "save_every",
+            "keep_checkpoints",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

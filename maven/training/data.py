@@ -95,8 +95,19 @@ class StepBatches(torch.utils.data.Dataset):
     Use with ``DataLoader(batch_size=None)``; workers then build batches in parallel.
     """
 
-    def __init__(self, source, processor, *, batch_size: int, rank: int, world: int, seed: int,
-                 start: int, stop: int, augment: bool):
+    def __init__(
+        self,
+        source,
+        processor,
+        *,
+        batch_size: int,
+        rank: int,
+        world: int,
+        seed: int,
+        start: int,
+        stop: int,
+        augment: bool,
+    ):
         self.source, self.processor = source, processor
         self.batch_size, self.rank, self.world, self.seed = batch_size, rank, world, seed
         self.start, self.stop, self.augment = start, stop, augment

@@ -101,8 +101,12 @@ def _validation_records(config: TrainingConfig) -> list:
         from maven.simulate import simulate
 
         # a seed no training step uses: training shards are (seed, step * world + rank)
-        records = simulate(config.data.val_size, seed=config.seed + 1_000_003, shard=0,
-                           config=sim_config(config.data.survey, config.data.simulate))
+        records = simulate(
+            config.data.val_size,
+            seed=config.seed + 1_000_003,
+            shard=0,
+            config=sim_config(config.data.survey, config.data.simulate),
+        )
     if not records:
         raise MavenError("no validation pairs (light curve + spectrum)")
     return records
@@ -164,8 +168,9 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
     )
     set_seed(config.seed)
     model, processor = _build(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     source = _source(config)
@@ -184,17 +189,28 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
 
     accum = config.grad_accum_steps
     batches = StepBatches(
-        source, processor, batch_size=config.batch_size, rank=accelerator.process_index,
-        world=accelerator.num_processes, seed=config.seed, start=step * accum,
-        stop=config.max_steps * accum, augment=config.augment,
+        source,
+        processor,
+        batch_size=config.batch_size,
+        rank=accelerator.process_index,
+        world=accelerator.num_processes,
+        seed=config.seed,
+        start=step * accum,
+        stop=config.max_steps * accum,
+        augment=config.augment,
     )
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False,
-                                         num_workers=config.num_workers)
+    loader = torch.utils.data.DataLoader(
+        batches, batch_size=None, shuffle=False, num_workers=config.num_workers
+    )
     unwrapped = accelerator.unwrap_model(model)
     model.train()
     start_time, seen, running = time.time(), 0, []
-    bar = tqdm(total=config.max_steps, initial=step, desc="pretrain",
-               disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=config.max_steps,
+        initial=step,
+        desc="pretrain",
+        disable=not accelerator.is_local_main_process,
+    )
     for batch in loader:
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with accelerator.accumulate(model):
@@ -219,7 +235,9 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         if step % config.log_every == 0 or step == config.max_steps:
             elapsed = time.time() - start_time
             record = {
-                "step": step, "split": "train", "loss": float(np.mean(running)),
+                "step": step,
+                "split": "train",
+                "loss": float(np.mean(running)),
                 "lr": scheduler.get_last_lr()[0],
                 "logit_scale": float(unwrapped.logit_scale.detach().exp()),
                 "samples_per_s": seen / max(elapsed, 1e-9),
