@@ -111,6 +111,26 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate_report(args: argparse.Namespace) -> int:
+    from maven.simulate.report import realism_report
+
+    report = realism_report(
+        args.sim,
+        args.real,
+        args.out,
+        survey=args.survey,
+        progress=not args.json,
+        max_peak_mag=args.max_peak_mag,
+        plots=not args.no_plots,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print((args.out / "realism.md").read_text())
+        print(f"plots and realism.json in {args.out}")
+    return 0
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from maven.training.config import TrainingConfig
     from maven.training.trainer import pretrain
@@ -313,6 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--overwrite", action="store_true")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=_cmd_simulate)
+
+    rep = sub.add_parser("simulate-report", help="compare simulated and real supernovae")
+    rep.add_argument("--sim", required=True, help="simulated dataset (or any readable data)")
+    rep.add_argument("--real", required=True, help="real data (any readable data)")
+    rep.add_argument("--out", type=Path, default=Path("realism_report"), help="report folder")
+    rep.add_argument("--survey", choices=["ztf", "lsst"], default="ztf")
+    rep.add_argument(
+        "--max-peak-mag",
+        type=float,
+        default=None,
+        help="same brightness cut on both sets (spectroscopic-like selection)",
+    )
+    rep.add_argument("--no-plots", action="store_true")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=_cmd_simulate_report)
 
     emb = sub.add_parser("embed", help="embed supernovae with a model into a parquet file")
     emb.add_argument("--model", required=True, help="a save_pretrained model folder")

@@ -121,3 +121,41 @@ def test_embed_index_search_novelty_commands(tmp_path, capsys):
     assert main(["index", "search", str(idx)]) == 2  # neither --id nor --data
     (idx / "photometry.faiss").write_bytes(b"broken")
     assert main(["index", "info", str(idx)]) == 2
+
+
+def test_simulate_report_command(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--n", "60", "--out", str(sim), "--preset", "tiny"]) == 0
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "simulate-report",
+                "--sim",
+                str(sim),
+                "--real",
+                str(sim),
+                "--out",
+                str(out),
+                "--no-plots",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert (out / "realism.json").exists() and (out / "realism.md").exists()
+    assert (
+        main(
+            [
+                "simulate-report",
+                "--sim",
+                str(sim),
+                "--real",
+                str(tmp_path / "none"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
