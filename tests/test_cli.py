@@ -125,7 +125,7 @@ def test_embed_index_search_novelty_commands(tmp_path, capsys):
 
 def test_simulate_report_command(tmp_path, capsys):
     sim = tmp_path / "sim"
-    assert main(["simulate", "--n", "60", "--out", str(sim), "--preset", "tiny"]) == 0
+    assert main(["simulate", "--n", "150", "--out", str(sim), "--preset", "tiny"]) == 0
     out = tmp_path / "report"
     assert (
         main(
