@@ -170,8 +170,31 @@ def demo_pretrain(sim: Path, out: Path, steps: int) -> None:
     print("(a tiny model for seconds is a smoke test, not a useful embedding: see pretrain/)")
 
 
+def demo_search(sim: Path, out: Path) -> None:
+    """Embed the simulated set, index it, and ask for look-alikes and outliers."""
+    from maven.search.api import build_index, embed_dataset, novelty_table, search
+
+    _section("7. embeddings, a FAISS index, cross-modal look-alikes and novelty")
+    model = out / "pretrain" / "model"
+    emb = embed_dataset(model, sim, out / "embeddings.parquet", progress=False)
+    print(f"embedded {emb['count']} objects (dim {emb['dim']}) -> {emb['output']}")
+    manifest = build_index(out / "embeddings.parquet", out / "index", progress=False)
+    print(f"index {out / 'index'}: {manifest['counts']} vectors, verified manifest + checksums")
+    query = read_dataset(sim)[0]
+    (res,) = search(out / "index", ids=[query.id], k=5, modality="spectrum")
+    print(f"spectra nearest to the light curve of {query.id} (a {query.type}):")
+    for hit in res["hits"]:
+        print(
+            f"  {hit['rank']}. {hit['id']}  {hit['type']:7} z={hit['redshift']:.3f}  "
+            f"distance={hit['distance']:.3f}"
+        )
+    rows = novelty_table(out / "index", output=out / "novelty.csv")
+    top = ", ".join(f"{r['id']} ({r['type']}, {r['percentile']:.1f} pct)" for r in rows[:3])
+    print(f"most novel: {top}; full table {out / 'novelty.csv'}")
+
+
 def demo_real(data: Path) -> None:
-    _section(f"7. real data: {data}")
+    _section(f"8. real data: {data}")
     sne = read_supernovae(data)
     print(format_summary(summarize(sne, sne.skipped_files)))
 
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="a file or folder of real supernova data")
     parser.add_argument("--out", type=Path, help="where to write outputs (default: a temp dir)")
     parser.add_argument("--n-sim", type=int, default=300, help="supernovae to simulate")
-    parser.add_argument("--steps", type=int, default=150, help="pre-training steps")
+    parser.add_argument("--steps", type=int, default=500, help="pre-training steps")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="maven-demo-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_dataset(sn, out)
     sim = demo_simulate(out, args.n_sim)
     demo_pretrain(sim, out, args.steps)
+    demo_search(sim, out)
     if args.data:
         demo_real(args.data)
     else:
