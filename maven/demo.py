@@ -127,6 +127,17 @@ def demo_simulate(out: Path, n: int) -> Path:
     )
     sne = read_dataset(path)
     print(format_summary(summarize(sne)).split("points per band")[0].rstrip())
+    simulate_dataset(
+        out / "sim_val",
+        n // 2,
+        seed=2,
+        workers=1,
+        shard_size=n,
+        config=SimConfig.preset("tiny"),
+        overwrite=True,
+        progress=False,
+    )
+    print(f"(+ {n // 2} more with another seed for validation: {out / 'sim_val'})")
     example = next(sn for sn in sne if sn.type == "Ia")
     plot_supernova(example, out / "simulated_ia.png")
     truth = {k: example.meta[k] for k in ("template", "z", "peak_abs_mag", "host_av")}
@@ -143,7 +154,7 @@ def demo_pretrain(sim: Path, out: Path, steps: int) -> None:
     _section(f"6. contrastive pre-training: tiny model, {steps} steps on CPU")
     config = TrainingConfig(
         model={"preset": "tiny"},
-        data={"train": str(sim), "val": str(sim)},
+        data={"train": str(sim), "val": str(sim.parent / "sim_val")},
         batch_size=32,
         max_steps=steps,
         lr=1e-3,
@@ -157,7 +168,7 @@ def demo_pretrain(sim: Path, out: Path, steps: int) -> None:
     val = summary["final_validation"]
     n = val["n"]
     print(
-        f"validation on {n} pairs: loss {val['loss']:.3f} (chance {np.log(n):.3f}), "
+        f"validation on {n} unseen pairs: loss {val['loss']:.3f} (chance {np.log(n):.3f}), "
         f"light curve -> spectrum top-1 {val['phot2spec_top1']:.3f} (chance {1 / n:.3f}), "
         f"top-10 {val['phot2spec_top10']:.3f} (chance {min(1, 10 / n):.3f})"
     )
