@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
 from maven.errors import ConfigError, MavenError
 from maven.simulate import population as pop
@@ -74,6 +75,9 @@ class SimConfig:
             ``depth_mag`` (default the survey's) and the bright end of the luminosity function,
             capped at ``z_cap``.
         min_detections, snr_detect: trigger rule.
+        max_peak_mag: optional selection like a spectroscopic survey's (e.g. 18.5 for the ZTF
+            Bright Transient Survey): the brightest detection must be brighter than this AB
+            magnitude. ``None`` (default): the photometric trigger only.
         pre_days, max_phase: light-curve window, rest-frame days before the template start and
             after peak.
         calib_floor: fractional flux error floor.
@@ -96,6 +100,7 @@ class SimConfig:
     depth_mag: float | None = None
     min_detections: int = 2
     snr_detect: float = 5.0
+    max_peak_mag: float | None = None
     pre_days: float = 20.0
     max_phase: float = 150.0
     calib_floor: float = 0.005
@@ -140,6 +145,8 @@ class SimConfig:
             bad(f"z_max must be in (z_min, 4], got {self.z_max}")
         if self.min_detections < 0 or self.snr_detect <= 0:
             bad("min_detections must be >= 0 and snr_detect > 0")
+        if self.max_peak_mag is not None and not 5.0 < float(self.max_peak_mag) < 35.0:
+            bad(f"max_peak_mag must be an AB magnitude in (5, 35), got {self.max_peak_mag}")
         if self.pre_days < 0 or self.max_phase <= 0:
             bad("pre_days must be >= 0 and max_phase > 0")
         if not 0 <= self.calib_floor < 1:
@@ -364,6 +371,10 @@ def _observe(rng, config: SimConfig, cad: Cadence, model: ObjectModel, idx: np.n
     det = flux / err >= config.snr_detect
     if int(det.sum()) < config.min_detections:
         return None
+    if config.max_peak_mag is not None:  # spectroscopic-like selection on the brightest point
+        brightest = flux[det].max() if det.any() else 0.0
+        if not brightest > 10.0 ** (-0.4 * (config.max_peak_mag - AB_ZEROPOINT)):
+            return None
     return mjd, bands, flux, err, det
 
 
