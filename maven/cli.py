@@ -13,11 +13,18 @@ from maven.errors import MavenError
 __all__ = ["main"]
 
 
+def _options(args: argparse.Namespace) -> dict:
+    """Reader options from the command line."""
+    if args.assume_mag_err is None:
+        return {}
+    return {"osc": {"assumed_mag_err": args.assume_mag_err}}
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from maven.data.summary import format_summary, summarize
     from maven.io import read_supernovae
 
-    sne = read_supernovae(args.path, args.format, progress=not args.json)
+    sne = read_supernovae(args.path, args.format, progress=not args.json, options=_options(args))
     summary = summarize(sne, sne.skipped_files)
     summary["formats"] = sne.formats
     if args.json:
@@ -33,7 +40,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from maven.data.summary import format_summary, summarize
     from maven.io import read_supernovae, write_dataset
 
-    sne = read_supernovae(args.path, args.format, progress=not args.json)
+    sne = read_supernovae(args.path, args.format, progress=not args.json, options=_options(args))
     if not sne:
         raise MavenError(f"{args.path}: nothing readable to convert")
     out = write_dataset(
@@ -292,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", type=Path)
     info.add_argument("--format", default=None, help="force a reader (default: guess)")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument(
+        "--assume-mag-err",
+        type=float,
+        default=None,
+        metavar="MAG",
+        help="OSC: assume this error for magnitudes published without one",
+    )
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser("convert", help="convert any readable input to a parquet dataset")
@@ -301,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--shard-size", type=int, default=5000, help="rows per parquet shard")
     convert.add_argument("--overwrite", action="store_true", help="replace existing shards")
     convert.add_argument("--json", action="store_true", help="machine-readable output")
+    convert.add_argument(
+        "--assume-mag-err",
+        type=float,
+        default=None,
+        metavar="MAG",
+        help="OSC: assume this error for magnitudes published without one",
+    )
     convert.set_defaults(func=_cmd_convert)
 
     sim = sub.add_parser("simulate", help="simulate supernovae into a parquet dataset")

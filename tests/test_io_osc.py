@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import maven.io.osc as osc
+from maven.data.bands import get_band
+from maven.data.photometry import mag_to_flux
 from maven.errors import FormatError, MavenError, UnknownBandError
 from maven.io.common import read_head
 
@@ -430,3 +432,40 @@ def test_real_osc_files():
     assert n_read >= 950, failed[:5]
     assert n_det >= 0.8 * n_phot
     assert all("nothing usable left" in msg for msg in failed)
+
+
+def test_assumed_magnitude_error_is_opt_in(tmp_path):
+    """Gaia alerts publish G magnitudes with e_magnitude 0: dropped unless the user opts in."""
+    from maven import ConfigError
+    from maven.io import read_supernovae
+
+    event = {
+        "name": "AT2020gaia",
+        "claimedtype": [{"value": "II", "source": "1"}],
+        "photometry": [
+            {
+                "time": str(59000 + i),
+                "u_time": "MJD",
+                "band": "G",
+                "telescope": "GAIA",
+                "magnitude": str(18.0 + 0.1 * i),
+                "e_magnitude": "0.0",
+                "source": "1",
+            }
+            for i in range(3)
+        ],
+    }
+    path = tmp_path / "AT2020gaia.json"
+    path.write_text(json.dumps({"AT2020gaia": event}))
+    with pytest.raises(FormatError, match="positive uncertainty"):
+        read_supernovae(path)
+    (sn,) = read_supernovae(path, options={"osc": {"assumed_mag_err": 0.1}})
+    assert sn.meta["assumed_uncertainty_points"] == 3
+    f, e = mag_to_flux(18.0, 0.1, vega_to_ab=get_band("gaia::G").vega_to_ab)
+    assert sn.lightcurve.flux[0] == pytest.approx(f) and sn.lightcurve.flux_err[0] == pytest.approx(
+        e
+    )
+    with pytest.raises(ConfigError):
+        read_supernovae(path, options={"osc": {"assumed_mag_err": -1}})
+    with pytest.raises(FormatError, match="unknown formats"):
+        read_supernovae(path, options={"nope": {}})

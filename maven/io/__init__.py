@@ -135,6 +135,7 @@ def read_supernovae(
     *,
     errors: str = "skip",
     progress: bool | None = None,
+    options: dict[str, dict] | None = None,
 ) -> SupernovaList:
     """Read supernovae from a file or a folder (recursively), in any supported format.
 
@@ -144,6 +145,8 @@ def read_supernovae(
         errors: ``"skip"`` records unreadable files in ``skipped_files``; ``"raise"`` raises.
             A single file that cannot be read always raises.
         progress: show a progress bar (default: for folders of more than 50 files).
+        options: keyword arguments per format, e.g. ``{"osc": {"assumed_mag_err": 0.1}}``
+            (see each reader's ``read``).
 
     Returns:
         a :class:`SupernovaList` (a ``list[Supernova]`` with ``skipped_files``).
@@ -157,11 +160,19 @@ def read_supernovae(
     formats = get_formats()
     if format is not None and format not in formats:
         raise FormatError(f"unknown format {format!r}; known: {', '.join(formats)}")
+    options = options or {}
+    unknown = set(options) - set(formats)
+    if unknown:
+        raise FormatError(f"options for unknown formats {sorted(unknown)}")
+
+    def read_one(name: str, f: Path) -> list[Supernova]:
+        return formats[name].read(f, **options.get(name, {}))
+
     if not path.exists():
         raise FormatError(f"{path}: no such file or folder")
     if path.is_file():
         name = format or guess_format(path)
-        return SupernovaList(formats[name].read(path), formats={name: 1})
+        return SupernovaList(read_one(name, path), formats={name: 1})
     if format in (None, "maven_dataset") and is_dataset(path):
         return SupernovaList(read_dataset(path), formats={"maven_dataset": 1})
     files = list(iter_files(path))
@@ -172,7 +183,7 @@ def read_supernovae(
     for f in tqdm(files, desc=f"reading {path.name}", unit="file", disable=not show):
         try:
             name = format or guess_format(f)
-            out.extend(formats[name].read(f))
+            out.extend(read_one(name, f))
             out.formats[name] = out.formats.get(name, 0) + 1
         except MavenError as exc:
             if errors == "raise":

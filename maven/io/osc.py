@@ -24,7 +24,7 @@ import numpy as np
 from maven.data.bands import ab_offset, resolve_band
 from maven.data.photometry import mag_to_flux, rescale_flux, upper_limit_to_flux
 from maven.data.records import Spectrum, Supernova
-from maven.errors import FormatError, UnknownBandError, ValidationError
+from maven.errors import ConfigError, FormatError, UnknownBandError, ValidationError
 from maven.io.common import build_lightcurve, build_spectrum, count, read_text
 
 __all__ = ["FORMAT", "sniff", "read"]
@@ -55,14 +55,21 @@ def sniff(path: Path, head: str) -> bool:
     return '"name"' in head and any(f'"{k}"' in head for k in _OSC_KEYS)
 
 
-def read(path: Path) -> list[Supernova]:
+def read(path: Path, *, assumed_mag_err: float | None = None) -> list[Supernova]:
     """Read one OSC file (``.json`` or ``.json.gz``) into one :class:`Supernova` per event.
+
+    Args:
+        assumed_mag_err: magnitude uncertainty to assume for detections published without one
+            (or with 0, as Gaia alerts are); ``None`` (default) drops such points, counted.
+            Assumed points are counted in ``meta["assumed_uncertainty_points"]``.
 
     Raises:
         FormatError: malformed JSON, not an OSC event mapping, missing name, no usable
             photometry or spectra, or values out of range (all naming ``path``).
     """
     path = Path(path)
+    if assumed_mag_err is not None and not 0 < assumed_mag_err < 5:
+        raise ConfigError(f"assumed_mag_err must be in (0, 5) mag, got {assumed_mag_err!r}")
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
@@ -77,13 +84,13 @@ def read(path: Path) -> list[Supernova]:
         if not isinstance(event, dict):
             raise FormatError(f"{path}: entry {key!r} is not an object")
         try:
-            out.append(_read_event(event, path))
+            out.append(_read_event(event, path, assumed_mag_err))
         except ValidationError as exc:
             raise FormatError(f"{path}: {exc}") from None
     return out
 
 
-def _read_event(o: dict, path: Path) -> Supernova:
+def _read_event(o: dict, path: Path, assumed_mag_err: float | None = None) -> Supernova:
     name = o.get("name")
     if not isinstance(name, str) or not name.strip():
         raise FormatError(f"{path}: event without a 'name'")
@@ -107,7 +114,7 @@ def _read_event(o: dict, path: Path) -> Supernova:
     )
     redshift = _first_float(redshifts, "redshift", skipped)
     ra, dec = _coords(o, path, skipped)
-    lightcurve = _photometry(o.get("photometry") or [], name, meta, skipped)
+    lightcurve = _photometry(o.get("photometry") or [], name, meta, skipped, assumed_mag_err)
     spectra = [
         s
         for s in (_spectrum(e, name, redshift, skipped) for e in (o.get("spectra") or []))
@@ -186,7 +193,7 @@ def _coords(o: dict, path: Path, skipped: dict[str, int]) -> tuple[float | None,
     return out[0], out[1]
 
 
-def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int]):
+def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int], assumed_mag_err=None):
     """OSC photometry entries -> :class:`LightCurve` (or ``None``), dropping with reasons."""
     rows: list[tuple[float, str, float, float, bool]] = []
     # band context -> (canonical name, AB offset) or the reason it cannot be used; resolved once
@@ -270,6 +277,9 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int]):
             e_mag = 0.5 * (_float(p["e_lower_magnitude"]) + _float(p["e_upper_magnitude"]))
         else:
             e_mag = math.nan  # no uncertainty: dropped (and counted) by build_lightcurve
+        if assumed_mag_err is not None and not e_mag > 0:
+            e_mag = assumed_mag_err
+            meta["assumed_uncertainty_points"] = meta.get("assumed_uncertainty_points", 0) + 1
         f, e = mag_to_flux(mag, e_mag, vega_to_ab=offset)
         rows.append((time, band_name, float(f), float(e), True))
     if unplaceable:
