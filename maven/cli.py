@@ -286,6 +286,20 @@ def _cmd_novelty(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input arguments shared by commands that read data with ``read_supernovae``."""
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--format", default=None, help="force a reader (default: guess)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--assume-mag-err",
+        type=float,
+        default=None,
+        metavar="MAG",
+        help="OSC: assume this error for magnitudes published without one",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``maven`` command."""
     parser = argparse.ArgumentParser(
@@ -296,32 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="summarise a file or folder of supernova data")
-    info.add_argument("path", type=Path)
-    info.add_argument("--format", default=None, help="force a reader (default: guess)")
-    info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.add_argument(
-        "--assume-mag-err",
-        type=float,
-        default=None,
-        metavar="MAG",
-        help="OSC: assume this error for magnitudes published without one",
-    )
+    _add_reader_arguments(info)
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser("convert", help="convert any readable input to a parquet dataset")
-    convert.add_argument("path", type=Path)
+    _add_reader_arguments(convert)
     convert.add_argument("--out", type=Path, required=True, help="output dataset folder")
-    convert.add_argument("--format", default=None, help="force a reader (default: guess)")
     convert.add_argument("--shard-size", type=int, default=5000, help="rows per parquet shard")
     convert.add_argument("--overwrite", action="store_true", help="replace existing shards")
-    convert.add_argument("--json", action="store_true", help="machine-readable output")
-    convert.add_argument(
-        "--assume-mag-err",
-        type=float,
-        default=None,
-        metavar="MAG",
-        help="OSC: assume this error for magnitudes published without one",
-    )
     convert.set_defaults(func=_cmd_convert)
 
     sim = sub.add_parser("simulate", help="simulate supernovae into a parquet dataset")

@@ -15,7 +15,15 @@ import numpy as np
 from maven.data.records import LightCurve, Spectrum
 from maven.errors import FormatError, ValidationError
 
-__all__ = ["read_text", "read_head", "build_spectrum", "build_lightcurve", "count"]
+__all__ = [
+    "read_text",
+    "read_head",
+    "build_spectrum",
+    "build_lightcurve",
+    "count",
+    "count_unplaceable",
+    "optional_float",
+]
 
 
 def read_text(path: str | Path) -> str:
@@ -56,6 +64,23 @@ def count(skipped: dict[str, int], reason: str, n: int = 1) -> None:
     """Add ``n`` to ``skipped[reason]`` (no-op for 0)."""
     if n:
         skipped[reason] = skipped.get(reason, 0) + int(n)
+
+
+def count_unplaceable(skipped: dict[str, int], meta: dict, label: str) -> None:
+    """Count one point dropped for a band that cannot be placed: ``skipped["unplaceable band"]``
+    and, per band as written (with its context), ``meta["unplaceable_bands"][label]``."""
+    count(skipped, "unplaceable band")
+    per_band = meta.setdefault("unplaceable_bands", {})
+    per_band[label] = per_band.get(label, 0) + 1
+
+
+def optional_float(value) -> float | None:
+    """A finite float, or ``None`` for missing, non-numeric or non-finite values."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
 
 
 def build_spectrum(

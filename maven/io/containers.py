@@ -33,7 +33,7 @@ from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, ValidationError
 from maven.io import Reader
 from maven.io.ascii_spectrum import parse_ascii_spectrum
-from maven.io.common import build_lightcurve, count, read_text
+from maven.io.common import build_lightcurve, count, optional_float, read_text
 from maven.io.snana import parse_snana_table
 
 __all__ = [
@@ -92,14 +92,6 @@ def read(path: str | Path) -> list[Supernova]:
     raise FormatError(f"{path}: unknown container layout (keys {sorted(data)[:8]})")
 
 
-def _float(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
 def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str) -> list:
     out: list[Spectrum] = []
     for entry in entries if isinstance(entries, list) else []:
@@ -122,7 +114,7 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
                 entry["text"],
                 object_id=object_id,
                 skipped=skipped,
-                mjd=_float(entry.get("mjd")),
+                mjd=optional_float(entry.get("mjd")),
                 instrument=instrument,
                 meta=meta,
                 err_kind=entry.get("err_kind_guess"),
@@ -166,7 +158,7 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
         aliases += [t.header.get(k, "").strip() for k in ("SNID", "IAUC")]
     meta: dict[str, Any] = {
         "surveys": surveys,
-        "t_peak_mjd": _float(d.get("t_peak_mjd")),
+        "t_peak_mjd": optional_float(d.get("t_peak_mjd")),
         "type_note": d.get("type_note"),
     }
     if unplaceable:
@@ -183,10 +175,10 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
         spectra=spectra,
         aliases=aliases,
         type_raw=d.get("type"),
-        redshift=_float(d.get("redshift_helio")),
-        ra=_float(d.get("ra")),
-        dec=_float(d.get("dec")),
-        mwebv=_float(d.get("mwebv")),
+        redshift=optional_float(d.get("redshift_helio")),
+        ra=optional_float(d.get("ra")),
+        dec=optional_float(d.get("dec")),
+        mwebv=optional_float(d.get("mwebv")),
         source=source,
         meta=meta,
         skipped=skipped,
@@ -200,7 +192,7 @@ def _sexagesimal(text: Any, hours: bool) -> float | None:
     s = str(text).strip()
     m = re.fullmatch(r"([+-]?)(\d+)[:\s](\d+)[:\s](\d+(?:\.\d*)?)", s)
     if not m:
-        return _float(s)
+        return optional_float(s)
     value = int(m.group(2)) + int(m.group(3)) / 60 + float(m.group(4)) / 3600
     value = value * (15.0 if hours else 1.0)
     return -value if m.group(1) == "-" else value
@@ -209,7 +201,7 @@ def _sexagesimal(text: Any, hours: bool) -> float | None:
 def _read_wiserep(d: dict, path: Path) -> Supernova:
     name = d["name"]
     skipped: dict[str, int] = {}
-    ra, dec = _float(d.get("ra")), _float(d.get("dec"))
+    ra, dec = optional_float(d.get("ra")), optional_float(d.get("dec"))
     meta: dict[str, Any] = {"type_coarse": d.get("type_coarse")}
     osc = d.get("coords_osc")
     if (ra is None or dec is None) and isinstance(osc, dict):
@@ -224,7 +216,7 @@ def _read_wiserep(d: dict, path: Path) -> Supernova:
         spectra=spectra,
         aliases=aliases,
         type_raw=d.get("type_raw"),
-        redshift=_float(d.get("redshift")),
+        redshift=optional_float(d.get("redshift")),
         ra=ra,
         dec=dec,
         source=f"{FORMAT_WISEREP}:{path}",

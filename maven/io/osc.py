@@ -25,7 +25,13 @@ from maven.data.bands import ab_offset, resolve_band
 from maven.data.photometry import mag_to_flux, rescale_flux, upper_limit_to_flux
 from maven.data.records import Spectrum, Supernova
 from maven.errors import ConfigError, FormatError, UnknownBandError, ValidationError
-from maven.io.common import build_lightcurve, build_spectrum, count, read_text
+from maven.io.common import (
+    build_lightcurve,
+    build_spectrum,
+    count,
+    count_unplaceable,
+    read_text,
+)
 
 __all__ = ["FORMAT", "sniff", "read"]
 
@@ -198,7 +204,6 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int], as
     rows: list[tuple[float, str, float, float, bool]] = []
     # band context -> (canonical name, AB offset) or the reason it cannot be used; resolved once
     bands: dict[tuple, tuple[str, float] | str] = {}
-    unplaceable: dict[str, int] = {}
     for p in points:
         if not isinstance(p, dict):
             count(skipped, "photometric entry that is not an object")
@@ -246,11 +251,11 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int], as
                     bands[context] = (b.name, ab_offset(b, context[3]))
                 except UnknownBandError:
                     bands[context] = "unknown magnitude system"
+        if bands[context] == "unplaceable band":
+            count_unplaceable(skipped, meta, f"{band}@{context[1]}")
+            continue
         if isinstance(bands[context], str):
             count(skipped, bands[context])
-            if bands[context] == "unplaceable band":
-                key = f"{band}@{context[1]}"
-                unplaceable[key] = unplaceable.get(key, 0) + 1
             continue
         band_name, offset = bands[context]
         time, mag = _float(p.get("time")), _float(p["magnitude"])
@@ -282,8 +287,6 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int], as
             meta["assumed_uncertainty_points"] = meta.get("assumed_uncertainty_points", 0) + 1
         f, e = mag_to_flux(mag, e_mag, vega_to_ab=offset)
         rows.append((time, band_name, float(f), float(e), True))
-    if unplaceable:
-        meta["unplaceable_bands"] = unplaceable
     if not rows:
         return None
     t, b, f, e, d = zip(*rows, strict=True)

@@ -20,7 +20,7 @@ from maven.data.bands import ab_offset, resolve_band
 from maven.data.photometry import AB_ZEROPOINT, rescale_flux
 from maven.data.records import LightCurve, Supernova
 from maven.errors import FormatError, UnknownBandError
-from maven.io.common import build_lightcurve, count
+from maven.io.common import build_lightcurve, count_unplaceable
 
 __all__ = ["FORMAT", "sniff", "read", "from_table", "to_table", "write_table", "table_lightcurve"]
 
@@ -90,9 +90,7 @@ def table_lightcurve(
             offset = ab_offset(band, str(sys))
         except UnknownBandError:
             bands[i] = ""
-            meta.setdefault("unplaceable_bands", {})
-            meta["unplaceable_bands"][str(b)] = meta["unplaceable_bands"].get(str(b), 0) + 1
-            count(skipped, "unplaceable band")
+            count_unplaceable(skipped, meta, str(b))
             continue
         bands[i] = band.name
         if offset:

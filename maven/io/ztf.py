@@ -24,7 +24,7 @@ from maven.data.bands import resolve_band
 from maven.data.photometry import mag_to_flux
 from maven.data.records import Supernova
 from maven.errors import FormatError, UnknownBandError
-from maven.io.common import build_lightcurve, count, read_text
+from maven.io.common import build_lightcurve, count_unplaceable, optional_float, read_text
 from maven.io.tables import table_lightcurve
 
 __all__ = ["FORMAT_BTS", "FORMAT_FORCED", "sniff_bts", "sniff_forced", "read_bts", "read_forced"]
@@ -76,9 +76,7 @@ def _bands(raw: list[str], skipped: dict[str, int], meta: dict) -> np.ndarray:
             out.append(resolve_band(b, telescope="P48", survey="ZTF").name)
         except UnknownBandError:
             out.append("")
-            meta.setdefault("unplaceable_bands", {})
-            meta["unplaceable_bands"][b] = meta["unplaceable_bands"].get(b, 0) + 1
-            count(skipped, "unplaceable band")
+            count_unplaceable(skipped, meta, b)
     return np.array(out, dtype=object)
 
 
@@ -111,14 +109,6 @@ def _sexagesimal(ra: str | None, dec: str | None) -> tuple[float | None, float |
     return float(c.ra.deg), float(c.dec.deg)
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
-
-
 def read_bts(path: str | Path) -> list[Supernova]:
     """One BTS light-curve CSV -> a :class:`Supernova` with catalogue metadata if found."""
     path = Path(path)
@@ -139,7 +129,7 @@ def read_bts(path: str | Path) -> list[Supernova]:
     iau = entry.get("iauid", "")
     iau = "" if iau in ("", "-") else iau
     ra, dec = _sexagesimal(entry.get("ra"), entry.get("dec"))
-    a_v = _number(entry.get("a_v"))
+    a_v = optional_float(entry.get("a_v"))
     if entry:
         meta.update(
             {k: entry[k] for k in ("peakt", "peakfilt", "peakmag", "duration") if k in entry}
@@ -152,7 +142,7 @@ def read_bts(path: str | Path) -> list[Supernova]:
             aliases=[ztf_id] if iau else [],
             lightcurve=lc,
             type_raw=entry.get("type") or None,
-            redshift=_number(entry.get("redshift")),
+            redshift=optional_float(entry.get("redshift")),
             ra=ra,
             dec=dec,
             mwebv=None if a_v is None else a_v / 3.1,
@@ -186,9 +176,9 @@ def read_forced(path: str | Path) -> list[Supernova]:
     kwargs = {}
     if entry:
         kwargs = dict(
-            redshift=_number(entry[1]),
-            ra=_number(entry[2]),
-            dec=_number(entry[3]),
+            redshift=optional_float(entry[1]),
+            ra=optional_float(entry[2]),
+            dec=optional_float(entry[3]),
             type_raw=entry[4] or None,
         )
     return [

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import torch
 
 from maven.data.records import Supernova
@@ -34,12 +35,12 @@ class RecordSource:
         from maven.io.dataset import load_dataset
 
         ds = load_dataset(path)
-        keep = [
-            i
-            for i, (t, s) in enumerate(zip(ds["lc_time"], ds["spectra"], strict=True))
-            if t is not None and s
-        ]
-        if not keep:
+        # decide on the arrow columns: no light curve or spectrum is copied into Python
+        table = ds.data
+        n_spectra = pc.fill_null(pc.list_value_length(table.column("spectra")), 0)
+        pair = pc.and_(pc.is_valid(table.column("lc_time")), pc.greater(n_spectra, 0))
+        keep = np.flatnonzero(pair.to_numpy(zero_copy_only=False))
+        if keep.size == 0:
             raise MavenError(f"{path}: no supernova has both a light curve and a spectrum")
         self.dataset = ds.select(keep)
 
