@@ -8,6 +8,7 @@ Readers turn native rows into numpy arrays, then call :func:`build_spectrum` and
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "count",
     "count_unplaceable",
     "optional_float",
+    "angle_degrees",
 ]
 
 
@@ -81,6 +83,21 @@ def optional_float(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if np.isfinite(v) else None
+
+
+def angle_degrees(value, hours: bool) -> float | None:
+    """``"10:40:39.33"`` / ``"10 40 39.33"`` (hours when ``hours``, else degrees) or a plain
+    number of degrees -> degrees; ``None`` when missing or unreadable."""
+    text = "" if value is None else str(value).strip()
+    if not re.search(r"\d[:\s]+\d", text):
+        return optional_float(text)
+    from astropy import units as u
+    from astropy.coordinates import Angle
+
+    try:
+        return float(Angle(text, unit=u.hourangle if hours else u.deg).deg)
+    except (ValueError, TypeError, u.UnitsError):
+        return None
 
 
 def build_spectrum(

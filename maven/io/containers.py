@@ -23,7 +23,6 @@ WISeREP flux units vary (F_lambda, scaled F_lambda, counts, normalised): a spect
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,7 +32,7 @@ from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, ValidationError
 from maven.io import Reader
 from maven.io.ascii_spectrum import parse_ascii_spectrum
-from maven.io.common import build_lightcurve, count, optional_float, read_text
+from maven.io.common import angle_degrees, build_lightcurve, count, optional_float, read_text
 from maven.io.snana import parse_snana_table
 
 __all__ = [
@@ -185,19 +184,6 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
     )
 
 
-def _sexagesimal(text: Any, hours: bool) -> float | None:
-    """``"10:40:39.33"`` -> degrees (x15 for hours); a plain number is taken as degrees."""
-    if text is None:
-        return None
-    s = str(text).strip()
-    m = re.fullmatch(r"([+-]?)(\d+)[:\s](\d+)[:\s](\d+(?:\.\d*)?)", s)
-    if not m:
-        return optional_float(s)
-    value = int(m.group(2)) + int(m.group(3)) / 60 + float(m.group(4)) / 3600
-    value = value * (15.0 if hours else 1.0)
-    return -value if m.group(1) == "-" else value
-
-
 def _read_wiserep(d: dict, path: Path) -> Supernova:
     name = d["name"]
     skipped: dict[str, int] = {}
@@ -205,7 +191,7 @@ def _read_wiserep(d: dict, path: Path) -> Supernova:
     meta: dict[str, Any] = {"type_coarse": d.get("type_coarse")}
     osc = d.get("coords_osc")
     if (ra is None or dec is None) and isinstance(osc, dict):
-        ra, dec = _sexagesimal(osc.get("ra"), hours=True), _sexagesimal(osc.get("dec"), False)
+        ra, dec = angle_degrees(osc.get("ra"), True), angle_degrees(osc.get("dec"), False)
         meta["coords_source"] = osc.get("source")
     spectra = _spectra(d.get("spectra"), name, skipped, "wiserep")
     if not spectra:

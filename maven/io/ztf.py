@@ -24,7 +24,13 @@ from maven.data.bands import resolve_band
 from maven.data.photometry import mag_to_flux
 from maven.data.records import Supernova
 from maven.errors import FormatError, UnknownBandError
-from maven.io.common import build_lightcurve, count_unplaceable, optional_float, read_text
+from maven.io.common import (
+    angle_degrees,
+    build_lightcurve,
+    count_unplaceable,
+    optional_float,
+    read_text,
+)
 from maven.io.tables import table_lightcurve
 
 __all__ = ["FORMAT_BTS", "FORMAT_FORCED", "sniff_bts", "sniff_forced", "read_bts", "read_forced"]
@@ -94,19 +100,12 @@ def _find_file(path: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _sexagesimal(ra: str | None, dec: str | None) -> tuple[float | None, float | None]:
-    if not ra or not dec or ra == "-" or dec == "-":
+def _coordinates(ra: str | None, dec: str | None) -> tuple[float | None, float | None]:
+    """Catalogue RA (hours when sexagesimal) and Dec -> degrees; both ``None`` unless both read."""
+    ra_deg, dec_deg = angle_degrees(ra, hours=True), angle_degrees(dec, hours=False)
+    if ra_deg is None or dec_deg is None or not -90.0 <= dec_deg <= 90.0:
         return None, None
-    from astropy.coordinates import SkyCoord
-
-    try:
-        if ":" in ra:
-            c = SkyCoord(ra, dec, unit=("hourangle", "deg"))
-        else:
-            c = SkyCoord(float(ra), float(dec), unit="deg")
-    except ValueError:
-        return None, None
-    return float(c.ra.deg), float(c.dec.deg)
+    return ra_deg, dec_deg
 
 
 def read_bts(path: str | Path) -> list[Supernova]:
@@ -128,7 +127,7 @@ def read_bts(path: str | Path) -> list[Supernova]:
     entry = _catalogue(cat_path).get(ztf_id, {}) if cat_path else {}
     iau = entry.get("iauid", "")
     iau = "" if iau in ("", "-") else iau
-    ra, dec = _sexagesimal(entry.get("ra"), entry.get("dec"))
+    ra, dec = _coordinates(entry.get("ra"), entry.get("dec"))
     a_v = optional_float(entry.get("a_v"))
     if entry:
         meta.update(
