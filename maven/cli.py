@@ -159,6 +159,86 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_data(args: argparse.Namespace):
+    from maven.io import read_supernovae
+
+    sne = read_supernovae(args.data, args.format, progress=not args.json, options=_options(args))
+    if not sne:
+        raise MavenError(f"{args.data}: no readable supernova")
+    return sne
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from maven.training.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig.from_yaml(args.config, model=args.model, epochs=args.epochs)
+    _, _, summary = finetune(config, _read_data(args), args.output_dir, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        best = summary["best"]
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in best.items() if k.startswith("val_"))
+        print(
+            f"fine-tuned {config.task} from {config.modality} on {summary['n_train']} objects "
+            f"(validation {summary['n_val']}); best epoch {best['epoch']}: {scores}; "
+            f"calibration {summary['calibration']}; model in {args.output_dir}"
+        )
+        if summary["dropped"]:
+            print("dropped: " + ", ".join(f"{k}: {v}" for k, v in summary["dropped"].items()))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from maven.evaluation.evaluate import (
+        EARLY_DAYS,
+        evaluate,
+        restrict_modality,
+        write_evaluation,
+    )
+    from maven.training.finetune import load_head
+
+    model, processor = load_head(args.model)
+    records = restrict_modality(_read_data(args), args.modality)
+    metrics, predictions = evaluate(
+        model,
+        processor,
+        records,
+        early_days=() if args.no_early else EARLY_DAYS,
+        progress=not args.json,
+    )
+    paths = write_evaluation(metrics, predictions, args.out, title=f"maven evaluate: {args.model}")
+    if args.json:
+        print(json.dumps({"metrics": metrics, "files": {k: str(v) for k, v in paths.items()}}))
+    else:
+        print(paths["markdown"].read_text())
+        print(f"report, metrics.json and plots in {args.out}")
+    return 0
+
+
+def _cmd_crossval(args: argparse.Namespace) -> int:
+    from maven.evaluation.crossval import crossval, crossval_markdown
+    from maven.training.finetune import FinetuneConfig
+
+    config = FinetuneConfig.from_yaml(args.config, model=args.model, epochs=args.epochs)
+    result = crossval(
+        config,
+        _read_data(args),
+        args.out,
+        n_folds=args.folds,
+        seed=args.seed,
+        methods=args.methods.split(","),
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "methods"}, default=str))
+    else:
+        print(crossval_markdown(result))
+        print(
+            f"per-fold metrics in {args.out}/crossval.json; pooled reports in {args.out}/<method>/"
+        )
+    return 0
+
+
 def _print_rows(rows: list[dict], columns: list[str]) -> None:
     """An aligned plain-text table of ``rows`` (dicts) in ``columns`` order."""
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
@@ -300,6 +380,20 @@ def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data PATH`` (any readable data) and the reader options."""
+    parser.add_argument("--data", required=True, help="any readable data (files or a dataset)")
+    parser.add_argument("--format", default=None, help="force a reader (default: guess)")
+    parser.add_argument(
+        "--assume-mag-err",
+        type=float,
+        default=None,
+        metavar="MAG",
+        help="OSC: assume this error for magnitudes published without one",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``maven`` command."""
     parser = argparse.ArgumentParser(
@@ -423,6 +517,42 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=None, help="override batch_size")
     pre.add_argument("--cpu", action="store_true", help="force CPU")
     pre.set_defaults(func=_cmd_pretrain)
+
+    ft = sub.add_parser("finetune", help="fine-tune a task head on labelled supernovae")
+    ft.add_argument("--config", type=Path, required=True, help="YAML recipe (finetune/configs)")
+    _add_data_arguments(ft)
+    ft.add_argument("--output-dir", type=Path, required=True)
+    ft.add_argument("--model", default=None, help="override the recipe's pre-trained model")
+    ft.add_argument("--epochs", type=int, default=None, help="override epochs")
+    ft.set_defaults(func=_cmd_finetune)
+
+    ev = sub.add_parser("evaluate", help="metrics, plots and a report of a fine-tuned model")
+    ev.add_argument("--model", required=True, help="a folder written by maven finetune")
+    _add_data_arguments(ev)
+    ev.add_argument("--out", type=Path, required=True, help="report folder")
+    ev.add_argument(
+        "--modality",
+        choices=["photometry", "spectrum", "both"],
+        default="both",
+        help="inputs given to the model: drop spectra (photometry) or light curves (spectrum)",
+    )
+    ev.add_argument("--no-early", action="store_true", help="skip early classification")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    cv = sub.add_parser("crossval", help="k-fold evaluation of a recipe against baselines")
+    cv.add_argument("--config", type=Path, required=True, help="YAML recipe (finetune/configs)")
+    _add_data_arguments(cv)
+    cv.add_argument("--out", type=Path, required=True, help="output folder")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--seed", type=int, default=0, help="fold assignment seed")
+    cv.add_argument(
+        "--methods",
+        default="maven,scratch,probe,features",
+        help="comma-separated: maven, scratch, probe, features",
+    )
+    cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")
+    cv.add_argument("--epochs", type=int, default=None, help="override epochs")
+    cv.set_defaults(func=_cmd_crossval)
     return parser
 
 

@@ -18,6 +18,7 @@ from maven.evaluation.metrics import as_float_1d, check_same_length
 
 __all__ = [
     "plot_confusion_matrix",
+    "plot_early_classification",
     "plot_metric_by_bin",
     "plot_redshift",
     "plot_reliability_diagram",
@@ -268,4 +269,45 @@ def plot_metric_by_bin(
     axn.set_ylabel("N")
     axn.set_xticks(x, names, rotation=30, ha="right")
     axn.set_xlabel(group)
+    return _save(fig, path)
+
+
+def plot_early_classification(
+    early: Sequence[dict[str, Any]],
+    *,
+    metrics: Sequence[str] = ("accuracy", "balanced_accuracy", "macro_f1"),
+    title: str | None = "early classification",
+    path: str | Path | None = None,
+):
+    """Scores against days after the first detection.
+
+    Args:
+        early: dicts with ``"days"`` and the metrics (the ``"early"`` list of
+            :func:`maven.evaluation.evaluate.evaluate`); a metric may also be
+            ``{"mean", "std"}`` over folds (drawn with error bars).
+    """
+    if not early:
+        raise MavenError("no early-classification results to plot")
+    fig = _figure((5.5, 3.8))
+    ax = fig.add_subplot(111)
+    days = [e["days"] for e in early]
+    for key in metrics:
+        vals = [e[key] for e in early]
+        if isinstance(vals[0], dict):
+            ax.errorbar(
+                days,
+                [v["mean"] for v in vals],
+                yerr=[v["std"] for v in vals],
+                fmt="o-",
+                capsize=3,
+                label=key,
+            )
+        else:
+            ax.plot(days, vals, "o-", label=key)
+    ax.set_xlabel("days after first detection")
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1)
+    if title:
+        ax.set_title(title)
+    ax.legend()
     return _save(fig, path)

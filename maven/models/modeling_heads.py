@@ -36,6 +36,12 @@ class_weights          optional per-class loss weights (list of K floats > 0) ag
                        imbalance; see :func:`balanced_class_weights`.
 redshift_target        ``"log1p"`` (default): the Gaussian is on ``log(1 + z)``, so sigma
                        is about ``dz / (1 + z)``; ``"z"``: on ``z`` itself.
+calibration_temperature
+                       classification: the temperature fitted on validation data after
+                       fine-tuning; :func:`maven.models.inference.predict` divides the
+                       logits by it (``forward`` returns raw logits). Default 1.
+redshift_sigma_scale   redshift: factor on the predicted sigma, fitted on validation data so
+                       that the uncertainties are calibrated; applied by ``forward``.
 =====================  =====================================================================
 
 Embeddings given to the head are the projected embeddings, L2-normalised (the geometry the
@@ -104,6 +110,8 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "use_redshift_input": True,
     "class_weights": None,
     "redshift_target": "log1p",
+    "calibration_temperature": 1.0,
+    "redshift_sigma_scale": 1.0,
 }
 
 #: bounds of the predicted log-sigma (in the target's units): sigma in [1e-4, 10]
@@ -164,6 +172,10 @@ def _apply_head_settings(config: MavenConfig, overrides: dict[str, Any]) -> None
             raise ConfigError(f"{key} must be a bool, got {getattr(config, key)!r}")
     if config.redshift_target not in ("log1p", "z"):
         raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {config.redshift_target!r}")
+    for key in ("calibration_temperature", "redshift_sigma_scale"):
+        v = getattr(config, key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
 
 
 def _set_labels(config: MavenConfig) -> None:
@@ -401,12 +413,6 @@ class MavenForSupernovaClassification(MavenHeadModel):
             self.num_labels,
             float(self.config.head_dropout),
         )
-        w = self.config.class_weights
-        self.register_buffer(
-            "class_weights",
-            None if w is None else torch.tensor(w, dtype=torch.float32),
-            persistent=False,  # it lives in config.json
-        )
         self.post_init()
 
     def encode_labels(self, names: Sequence[str | None], unknown: str = "raise") -> torch.Tensor:
@@ -491,7 +497,10 @@ class MavenForSupernovaClassification(MavenHeadModel):
             )
         if not bool(valid.any()):
             return logits.sum() * 0.0
-        weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
+        # from the config on each call: a non-persistent buffer is not restored (it would be
+        # left uninitialised) when from_pretrained builds the model on the meta device
+        w = self.config.class_weights
+        weight = None if w is None else torch.tensor(w, dtype=logits.dtype, device=logits.device)
         return F.cross_entropy(logits, labels, weight=weight, ignore_index=IGNORE_INDEX)
 
 
@@ -601,7 +610,7 @@ class MavenForRedshift(MavenHeadModel):
         raw = self.regressor(feats)
         mu = raw[:, 0]
         log_sigma = raw[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
-        sigma = log_sigma.exp()
+        sigma = log_sigma.exp() * float(self.config.redshift_sigma_scale)
         if self.config.redshift_target == "log1p":
             z_mean = torch.expm1(mu)
             z_sigma = (1.0 + z_mean) * sigma

@@ -1,0 +1,292 @@
+"""Cross-validation of a fine-tuning recipe against baselines, on the same folds.
+
+:func:`crossval` splits the labelled records into ``n_folds`` folds, stratified by class and
+grouped by physical object (:func:`maven.data.folds.assign_folds`: the same supernova under
+two names in two catalogues never sits in two folds). For each fold every method trains on
+the other folds only (its own validation split comes out of them) and predicts the held-out
+fold; nothing is tuned on a test fold. Methods:
+
+* ``maven``: the recipe as given (pre-trained, fine-tuned);
+* ``scratch``: the same architecture and recipe from random weights: what pre-training buys;
+* ``probe``: the pre-trained towers frozen, a linear probe on the synthetic-only embedding:
+  how far simulations alone go;
+* ``features``: gradient-boosted trees on light-curve features
+  (:mod:`maven.evaluation.features`; photometry recipes only).
+
+Written to ``out_dir``: ``crossval.json`` (per fold and mean ± std per method),
+``crossval.md`` (one table), and per method a report on the pooled out-of-fold predictions
+(confusion matrix, reliability diagram, bias audit) under ``<method>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maven.errors import ConfigError, MavenError
+
+__all__ = ["BASELINES", "crossval", "summarise"]
+
+BASELINES = ("scratch", "probe", "features")
+HEADLINE = {
+    "classification": ("accuracy", "balanced_accuracy", "macro_f1", "ece", "ece_uncalibrated"),
+    "redshift": ("r2", "rmse", "nmad", "outlier_fraction", "abs_outlier_fraction", "coverage_68"),
+}
+
+
+def _method_config(config, method: str):
+    from maven.training.finetune import copy_config
+
+    if method == "maven":
+        return config
+    if config.model is None:
+        raise ConfigError(f"baseline {method!r} needs a pre-trained model in the recipe")
+    if method == "scratch":  # same architecture and processor, random weights
+        return copy_config(config, model=None, preset=config.model)
+    return copy_config(config, mode="linear", contrastive_steps=0)
+
+
+def _feature_predictions(config, train: list, test: list, early_days) -> tuple[dict, list]:
+    from maven.evaluation.evaluate import early_scores
+    from maven.evaluation.features import FeatureClassifier, FeatureRedshiftRegressor
+
+    if config.task == "classification":
+        clf = FeatureClassifier(use_redshift=config.use_redshift_input, random_state=config.seed)
+        clf.fit(train, [sn.type for sn in train])
+        labels = [str(c) for c in config.classes]
+        cols = [list(clf.classes_).index(c) for c in labels]
+        probs = clf.predict_proba(test)[:, cols]
+        pred = {
+            "labels": labels,
+            "probabilities": probs,
+            "predicted": [labels[k] for k in probs.argmax(axis=1)],
+        }
+        early = early_scores(clf.predict, test, labels, early_days) if early_days else []
+        return pred, early
+    reg = FeatureRedshiftRegressor(random_state=config.seed)
+    reg.fit(train, [sn.redshift for sn in train])
+    return {"redshift": reg.predict(test), "redshift_sigma": None}, []
+
+
+def _run_fold(method: str, config, train: list, test: list, early_days, progress: bool):
+    """(pooled-ready predictions, early list, info) of one method on one fold."""
+    from maven.evaluation.evaluate import early_scores, evaluable
+    from maven.models.inference import predict
+    from maven.training.finetune import finetune
+
+    if method == "features":
+        pred, early = _feature_predictions(config, train, test, early_days)
+        return test, pred, early, {}
+    model, processor, summary = finetune(_method_config(config, method), train, progress=progress)
+    records, dropped = evaluable(model, processor, test)
+    pred = predict(model, processor, records)
+    early = []
+    if config.task == "classification" and config.modality != "spectrum" and early_days:
+        early = early_scores(
+            lambda recs: predict(model, processor, recs)["predicted"],
+            records,
+            pred["labels"],
+            early_days,
+        )
+    info = {"best": summary["best"], "calibration": summary["calibration"], "dropped": dropped}
+    return records, pred, early, info
+
+
+def _concat(preds: list[dict]) -> dict:
+    out = {}
+    for key in preds[0]:
+        vals = [p[key] for p in preds]
+        if key == "labels":
+            out[key] = vals[0]
+        elif vals[0] is None:
+            out[key] = None
+        elif isinstance(vals[0], list):
+            out[key] = [v for chunk in vals for v in chunk]
+        else:
+            out[key] = np.concatenate([np.asarray(v) for v in vals])
+    return out
+
+
+def summarise(folds: list[dict], task: str) -> dict[str, Any]:
+    """Mean and standard deviation over folds of the headline metrics (and of early scores)."""
+    out: dict[str, Any] = {}
+    for key in HEADLINE[task]:
+        vals = [f["metrics"].get(key) for f in folds if f["metrics"].get(key) is not None]
+        if vals:
+            out[key] = {
+                "mean": float(np.mean(vals)),
+                "std": float(np.std(vals)),
+                "n_folds": len(vals),
+            }
+    early: dict[float, list] = {}
+    for f in folds:
+        for e in f.get("early", []):
+            early.setdefault(e["days"], []).append(e)
+    if early:
+        out["early"] = [
+            {
+                "days": d,
+                **{
+                    k: {
+                        "mean": float(np.mean([e[k] for e in es])),
+                        "std": float(np.std([e[k] for e in es])),
+                    }
+                    for k in ("accuracy", "balanced_accuracy", "macro_f1")
+                },
+            }
+            for d, es in sorted(early.items())
+        ]
+    return out
+
+
+def crossval(
+    config,
+    supernovae: Sequence,
+    out_dir: str | Path,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    methods: Sequence[str] = ("maven", *BASELINES),
+    early_days: Sequence[float] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the protocol (module docstring) and write its outputs; returns the summary.
+
+    Args:
+        config: the :class:`~maven.training.finetune.FinetuneConfig` of the ``maven`` method.
+        supernovae: labelled records (those the recipe cannot use are dropped and counted).
+        methods: any of ``"maven"``, ``"scratch"``, ``"probe"``, ``"features"``.
+        early_days: days after first detection for early classification (default
+            :data:`~maven.evaluation.evaluate.EARLY_DAYS`; ``()`` for none).
+
+    Raises:
+        ConfigError: an unknown method, or a baseline that needs a pre-trained model.
+        MavenError: too few records for the folds.
+    """
+    from tqdm.auto import tqdm
+
+    from maven.data.folds import assign_folds, fold_counts
+    from maven.evaluation.evaluate import EARLY_DAYS, score_predictions, write_evaluation
+    from maven.evaluation.report import jsonable
+    from maven.training.finetune import select_supernovae
+
+    unknown = sorted(set(methods) - {"maven", *BASELINES})
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}; known: maven, {', '.join(BASELINES)}")
+    methods = [m for m in methods if not (m == "features" and config.modality != "photometry")]
+    if config.model is None and {"scratch", "probe"} & set(methods):
+        raise ConfigError("the scratch and probe baselines need a pre-trained model in the recipe")
+    early_days = EARLY_DAYS if early_days is None else tuple(early_days)
+    records, dropped = select_supernovae(supernovae, config)
+    if len(records) < 2 * n_folds:
+        raise MavenError(f"{len(records)} usable records are too few for {n_folds} folds")
+    strata = [sn.type if config.task == "classification" else "all" for sn in records]
+    folds = assign_folds(records, n_folds=n_folds, seed=seed, labels=strata)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "config": config.to_dict(),
+        "task": config.task,
+        "modality": config.modality,
+        "n_folds": n_folds,
+        "seed": seed,
+        "n": len(records),
+        "dropped": dropped,
+        "fold_counts": fold_counts(strata, folds),
+        "methods": {},
+    }
+    pooled: dict[str, tuple[list, list]] = {m: ([], []) for m in methods}
+    per_fold: dict[str, list] = {m: [] for m in methods}
+    for k in tqdm(range(n_folds), desc="folds", disable=not progress):
+        train = [sn for sn, f in zip(records, folds, strict=True) if f != k]
+        test = [sn for sn, f in zip(records, folds, strict=True) if f == k]
+        for method in methods:
+            recs, pred, early, info = _run_fold(method, config, train, test, early_days, progress)
+            m, _ = score_predictions(recs, pred, config.task)
+            per_fold[method].append(
+                {"fold": k, "n_test": len(recs), "metrics": m, "early": early, **info}
+            )
+            pooled[method][0].extend(recs)
+            pooled[method][1].append(pred)
+            if progress:
+                tqdm.write(
+                    f"fold {k} {method}: "
+                    + ", ".join(
+                        f"{key}={m[key]:.3f}"
+                        for key in HEADLINE[config.task][:3]
+                        if m.get(key) is not None
+                    )
+                )
+        (out / "crossval.json").write_text(
+            json.dumps(jsonable({**result, "per_fold_so_far": per_fold}), indent=2) + "\n"
+        )
+    for method in methods:
+        recs, preds = pooled[method]
+        pred = _concat(preds)
+        m, audit = score_predictions(recs, pred, config.task)
+        summary = summarise(per_fold[method], config.task)
+        result["methods"][method] = {"mean_std": summary, "folds": per_fold[method]}
+        task = config.task
+        metrics = {
+            "task": task,
+            "modality": config.modality,
+            "n": len(recs),
+            "dropped": {},
+            "metrics": {**m, "early": summary.get("early", [])},
+            "bias_audit": audit,
+        }
+        truth = [sn.type if task == "classification" else sn.redshift for sn in recs]
+        write_evaluation(
+            metrics,
+            {"id": [sn.id for sn in recs], "true": truth, **pred},
+            out / method,
+            title=f"maven crossval: {method} (pooled out-of-fold predictions)",
+        )
+    (out / "crossval.json").write_text(json.dumps(jsonable(result), indent=2) + "\n")
+    (out / "crossval.md").write_text(crossval_markdown(result))
+    return result
+
+
+def crossval_markdown(result: dict) -> str:
+    """One table: mean ± std over folds of each method's headline metrics."""
+    task = result["task"]
+    keys = [k for k in HEADLINE[task]]
+    lines = [
+        f"# maven crossval: {task} from {result['modality']}",
+        "",
+        f"{result['n']} objects, {result['n_folds']} folds (stratified by class, grouped by "
+        f"object; seed {result['seed']}). Dropped: {result['dropped'] or 'none'}.",
+        "",
+    ]
+    counts = result["fold_counts"]
+    classes = sorted({c for f in counts.values() for c in f})
+    total = {c: sum(f.get(c, 0) for f in counts.values()) for c in classes}
+    lines += ["Objects per class: " + ", ".join(f"{c} {n}" for c, n in total.items()), ""]
+    if task == "classification" and total:
+        big = max(total.values())
+        small = min(total.values())
+        if big > 5 * small:
+            lines += [
+                f"The set is imbalanced ({big} vs {small}): read macro-F1 and balanced "
+                "accuracy, not accuracy.",
+                "",
+            ]
+    early5 = task == "classification"
+    header = ["method", *keys] + (["accuracy at 5 d"] if early5 else [])
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, r in result["methods"].items():
+        s = r["mean_std"]
+        row = [method] + [
+            f"{s[k]['mean']:.3f} ± {s[k]['std']:.3f}" if k in s else "-" for k in keys
+        ]
+        if early5:
+            e = [x for x in s.get("early", []) if x["days"] == 5]
+            row.append(
+                f"{e[0]['accuracy']['mean']:.3f} ± {e[0]['accuracy']['std']:.3f}" if e else "-"
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""Batched, deterministic predictions of the task heads on supernova records.
+
+:func:`predict` runs a :class:`~maven.models.MavenForSupernovaClassification` or
+:class:`~maven.models.MavenForRedshift` over any number of records with a progress bar and
+returns numpy arrays: class probabilities (after the model's ``calibration_temperature``)
+or redshifts with their (calibrated) 1-sigma uncertainties. The processor is never given an
+augmentation generator here, so the same input always gives the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from maven.errors import MavenError
+from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
+
+__all__ = ["predict", "usable"]
+
+
+def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.ndarray:
+    """Boolean mask of the records that have the modality the model's head needs
+    (photometry, a spectrum on the processor's grid, or either for ``"both"``)."""
+    mod = model.config.head_modality
+    ok = np.zeros(len(supernovae), dtype=bool)
+    for i in range(0, len(supernovae), batch_size):
+        chunk = supernovae[i : i + batch_size]
+        if mod == "photometry":
+            ok[i : i + len(chunk)] = [sn.lightcurve is not None for sn in chunk]
+            continue
+        batch = processor(list(chunk), return_tensors="np")
+        has_p, has_s = batch["has_photometry"], batch["has_spectrum"]
+        ok[i : i + len(chunk)] = has_s if mod == "spectrum" else has_p | has_s
+    return ok
+
+
+@torch.no_grad()
+def predict(
+    model,
+    processor,
+    supernovae: Sequence,
+    *,
+    batch_size: int = 128,
+    progress: bool = False,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """Predictions for ``supernovae`` (all must have the modality the head needs; see
+    :func:`usable`).
+
+    Returns:
+        classification: ``{"logits" (N, K), "probabilities" (N, K; softmax of
+        logits / config.calibration_temperature), "predicted" (N,) class names, "labels" [K names],
+        "embeddings" (N, D)}``; redshift: ``{"redshift" (N,), "redshift_sigma" (N,),
+        "embeddings" (N, D)}``.
+
+    Raises:
+        MavenError: not a maven head model, or records without the needed modality.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(model, (MavenForSupernovaClassification, MavenForRedshift)):
+        raise MavenError(f"predict needs a maven head model, got {type(model).__name__}")
+    supernovae = list(supernovae)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, z, sigma, emb = [], [], [], []
+    try:
+        for i in tqdm(range(0, len(supernovae), batch_size), desc="predict", disable=not progress):
+            batch = processor(supernovae[i : i + batch_size])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            out = model(**batch)
+            emb.append(out.embeddings.float().cpu())
+            if isinstance(model, MavenForSupernovaClassification):
+                logits.append(out.logits.float().cpu())
+            else:
+                z.append(out.redshift_mean.float().cpu())
+                sigma.append(out.redshift_sigma.float().cpu())
+    finally:
+        model.train(was_training)
+    dim = model.feature_dim
+    embeddings = torch.cat(emb).numpy() if emb else np.zeros((0, dim), np.float32)
+    if isinstance(model, MavenForSupernovaClassification):
+        names = [model.config.id2label[k] for k in range(model.num_labels)]
+        lg = torch.cat(logits).numpy() if logits else np.zeros((0, len(names)), np.float32)
+        t = float(model.config.calibration_temperature)
+        probs = torch.softmax(torch.from_numpy(lg) / t, dim=-1).numpy()
+        return {
+            "logits": lg,
+            "probabilities": probs,
+            "predicted": [names[k] for k in probs.argmax(axis=1)] if len(probs) else [],
+            "labels": names,
+            "embeddings": embeddings,
+        }
+    return {
+        "redshift": torch.cat(z).numpy() if z else np.zeros(0, np.float32),
+        "redshift_sigma": torch.cat(sigma).numpy() if sigma else np.zeros(0, np.float32),
+        "embeddings": embeddings,
+    }

@@ -1,0 +1,557 @@
+"""Fine-tuning on observed supernovae: contrastive on real pairs, then a task head.
+
+One recipe (:class:`FinetuneConfig`, YAML in ``finetune/configs/``) covers:
+
+* **what**: ``task`` = ``"classification"`` (classes, default Ia/II/Ibc/IIn/SLSN-I) or
+  ``"redshift"`` (Gaussian on log(1+z) with a per-object sigma), from ``modality`` =
+  ``"photometry"``, ``"spectrum"`` or ``"both"``;
+* **from where**: ``model`` = a pre-trained folder (``save_pretrained`` of a MavenModel or
+  of a head), or ``null`` to train the same architecture from scratch (``preset``);
+* **how**: ``mode`` = ``"full"`` (every weight trains: head at ``lr``, towers at
+  ``encoder_lr``, with the processor's augmentations), or a frozen-encoder probe,
+  ``"linear"`` or ``"mlp"``, trained on embeddings computed once;
+  ``contrastive_steps`` > 0 first fine-tunes both towers CLIP-style on the training
+  light-curve/spectrum pairs (as Maven did).
+
+Every record of the training set that has the modality and the target trains the head
+(photometry-only objects train a photometry head, spectrum-only ones a spectrum head).
+Class imbalance: loss weights ``N / (K n_k)`` raised to ``balance_power`` (1 = scikit-learn's
+"balanced", 0 = none). A grouped, stratified split of the *training* data
+(``val_fraction``) chooses the epoch (best validation macro-F1, or NLL for redshift), fits
+the calibration temperature (classification) or the sigma scale (redshift), and nothing
+else: test data are never seen here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from maven.data.types import DEFAULT_CLASSES
+from maven.errors import ConfigError, MavenError
+
+__all__ = ["FinetuneConfig", "copy_config", "finetune", "load_head", "select_supernovae"]
+
+TASKS = ("classification", "redshift")
+MODALITIES = ("photometry", "spectrum", "both")
+MODES = ("full", "linear", "mlp")
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning recipe; see the module docstring.
+
+    Args:
+        model: pre-trained folder, or ``None`` for the same architecture from scratch.
+        preset: architecture from scratch, when ``model`` is ``None``: a preset name
+            (``tiny``, ``base``, ``large``) or a saved model folder, whose architecture and
+            processor (not its weights) are used.
+        task, modality, mode: see the module docstring.
+        classes: class names (classification); records of other types are dropped.
+        use_redshift_input: classification: give the known redshift to the model.
+        head_hidden_size: MLP hidden width (``mode="mlp"`` uses 128 when 0).
+        head_dropout: dropout before the head's output layer.
+        contrastive_steps, contrastive_lr: CLIP-style fine-tuning on training pairs first.
+        epochs, batch_size, lr, encoder_lr, weight_decay: head training (AdamW, linear
+            warm-up over the first ``warmup_fraction`` of steps, then cosine decay).
+        balance_power: class-weight exponent (classification).
+        class_cap: at most this many objects of a class per epoch (a new random subset each
+            epoch: the majority class is under-sampled, not thrown away); ``None``: all.
+        augment: processor augmentations while training (``mode="full"``).
+        val_fraction: share of the training groups used to choose the epoch and calibrate.
+        patience: stop after this many epochs without a better validation score.
+        processor: processor options when training from scratch.
+        seed: initialisation, split, order and augmentations.
+        cpu: use the CPU even where an accelerator exists.
+    """
+
+    model: str | None = None
+    preset: str = "base"
+    task: str = "classification"
+    modality: str = "photometry"
+    mode: str = "full"
+    classes: list = field(default_factory=lambda: list(DEFAULT_CLASSES))
+    use_redshift_input: bool = True
+    head_hidden_size: int = 0
+    head_dropout: float = 0.1
+    contrastive_steps: int = 0
+    contrastive_lr: float = 1e-4
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 1e-3
+    encoder_lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    balance_power: float = 1.0
+    class_cap: int | None = None
+    augment: bool = True
+    val_fraction: float = 0.15
+    patience: int = 5
+    processor: dict = field(default_factory=dict)
+    seed: int = 0
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("task", TASKS), ("modality", MODALITIES), ("mode", MODES)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.task == "classification" and (
+            not isinstance(self.classes, list) or len(set(map(str, self.classes))) < 2
+        ):
+            raise ConfigError(f"classes must list at least 2 distinct names, got {self.classes!r}")
+        for name in ("epochs", "batch_size", "patience"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.class_cap is not None and (
+            isinstance(self.class_cap, bool)
+            or not isinstance(self.class_cap, int)
+            or self.class_cap < 1
+        ):
+            raise ConfigError(
+                f"class_cap must be a positive integer or null, got {self.class_cap!r}"
+            )
+        if not isinstance(self.contrastive_steps, int) or self.contrastive_steps < 0:
+            raise ConfigError(f"contrastive_steps must be >= 0, got {self.contrastive_steps!r}")
+        for name in ("lr", "encoder_lr", "contrastive_lr"):
+            if not float(getattr(self, name)) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        if not 0 <= self.warmup_fraction < 1 or self.balance_power < 0:
+            raise ConfigError("warmup_fraction must be in [0, 1) and balance_power >= 0")
+        if self.model is None and self.mode != "full":
+            raise ConfigError(f"mode={self.mode!r} probes a pre-trained model: give model")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
+        """Read a YAML recipe; keyword ``overrides`` (not ``None``) replace its keys."""
+        import yaml
+
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read fine-tuning config {path}: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(raw) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
+        return cls(**raw)
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy."""
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------- data
+
+
+def select_supernovae(supernovae: Sequence, config: FinetuneConfig) -> tuple[list, dict[str, int]]:
+    """The records that can train or test ``config``'s head, and why others were dropped
+    (reason -> count). A spectrum counts if it exists; one off the processor's wavelength
+    grid is found later and dropped the same way."""
+    keep, dropped = [], Counter()
+    classes = set(map(str, config.classes))
+    for sn in supernovae:
+        if config.task == "classification" and sn.type not in classes:
+            dropped["no type" if sn.type is None else f"type {sn.type} not in classes"] += 1
+        elif config.task == "redshift" and sn.redshift is None:
+            dropped["no redshift"] += 1
+        elif config.modality == "photometry" and sn.lightcurve is None:
+            dropped["no light curve"] += 1
+        elif config.modality == "spectrum" and not sn.spectra:
+            dropped["no spectrum"] += 1
+        else:
+            keep.append(sn)
+    return keep, dict(dropped)
+
+
+def _split(supernovae: list, config: FinetuneConfig) -> tuple[list, list]:
+    """Grouped, stratified train/validation split of the training records."""
+    from maven.data.folds import assign_folds
+
+    n_folds = max(2, round(1 / config.val_fraction))
+    labels = [sn.type if config.task == "classification" else "all" for sn in supernovae]
+    folds = assign_folds(supernovae, n_folds=n_folds, seed=config.seed, labels=labels)
+    train = [sn for sn, f in zip(supernovae, folds, strict=True) if f != 0]
+    val = [sn for sn, f in zip(supernovae, folds, strict=True) if f == 0]
+    return train, val
+
+
+# ---------------------------------------------------------------------- model
+
+
+def _head_class(task: str):
+    from maven.models import MavenForRedshift, MavenForSupernovaClassification
+
+    return MavenForSupernovaClassification if task == "classification" else MavenForRedshift
+
+
+def _build(config: FinetuneConfig, class_weights: list[float] | None):
+    from maven.models import MavenConfig, MavenProcessor
+
+    settings: dict[str, Any] = {
+        "head_modality": config.modality,
+        "head_hidden_size": config.head_hidden_size or (128 if config.mode == "mlp" else 0),
+        "head_dropout": config.head_dropout,
+        "freeze_encoder": config.mode != "full",
+        "calibration_temperature": 1.0,
+        "redshift_sigma_scale": 1.0,
+    }
+    head = _head_class(config.task)
+    if config.task == "classification":
+        settings["id2label"] = dict(enumerate(map(str, config.classes)))
+        settings["class_weights"] = class_weights
+        settings["use_redshift_input"] = config.use_redshift_input
+    if config.model is None and Path(config.preset).is_dir():  # its architecture, new weights
+        model = head(MavenConfig.from_pretrained(config.preset), **settings)
+        processor = MavenProcessor.from_pretrained(config.preset)
+    elif config.model is None:
+        model = head(MavenConfig.from_preset(config.preset), **settings)
+        processor = MavenProcessor(**config.processor)
+    else:
+        model = head.from_pretrained(config.model, **settings)
+        processor = MavenProcessor.from_pretrained(config.model)
+    return model, processor
+
+
+def load_head(path: str | Path):
+    """A saved head model (classification or redshift, from its ``config.json``) and its
+    processor.
+
+    Raises:
+        ConfigError: not a folder written by :func:`finetune` (or ``save_pretrained`` of a
+            head).
+    """
+    from maven.models import MavenProcessor
+
+    cfg_path = Path(path) / "config.json"
+    try:
+        arch = json.loads(cfg_path.read_text()).get("architectures") or []
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not a saved maven model: {exc}") from None
+    for task in TASKS:
+        cls = _head_class(task)
+        if cls.__name__ in arch:
+            return cls.from_pretrained(str(path)), MavenProcessor.from_pretrained(path)
+    raise ConfigError(
+        f"{path} holds {arch or 'no architecture'}, not a fine-tuned head "
+        "(MavenForSupernovaClassification or MavenForRedshift)"
+    )
+
+
+# ---------------------------------------------------------------------- training
+
+
+def _targets(model, supernovae: list, task: str) -> torch.Tensor:
+    if task == "classification":
+        return model.encode_labels([sn.type for sn in supernovae])
+    return torch.tensor([float(sn.redshift) for sn in supernovae], dtype=torch.float32)
+
+
+def _loss(model, out, y: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "classification":
+        return model._loss(out.logits, y)
+    return model._loss(out.mu, out.log_sigma, y, None)
+
+
+def _schedule(optimizer, total: int, warmup_fraction: float):
+    from transformers import get_cosine_schedule_with_warmup
+
+    return get_cosine_schedule_with_warmup(optimizer, int(warmup_fraction * total), total)
+
+
+def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, log) -> None:
+    """CLIP-style fine-tuning of both towers on the training pairs."""
+    from tqdm.auto import tqdm
+
+    from maven.training.loss import ClipLoss
+
+    maven = model.maven
+    params = [p for p in maven.parameters()]
+    saved = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=config.contrastive_lr, weight_decay=0.05)
+    scheduler = _schedule(optimizer, config.contrastive_steps, config.warmup_fraction)
+    loss_fn = ClipLoss(gather_distributed=False)
+    bs = min(config.batch_size, len(pairs))
+    maven.train()
+    for step in tqdm(range(config.contrastive_steps), desc="contrastive", leave=False):
+        rng = np.random.default_rng([config.seed, 7, step])
+        idx = rng.choice(len(pairs), size=bs, replace=False)
+        batch = processor([pairs[i] for i in idx], augment=rng)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = maven(**batch)
+        loss = loss_fn(out.photometry_embeds, out.spectrum_embeds, maven.logit_scale.exp())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        if step % 10 == 0 or step == config.contrastive_steps - 1:
+            log({"stage": "contrastive", "step": step, "loss": loss.item()})
+    for p, r in zip(params, saved, strict=True):
+        p.requires_grad_(r)
+
+
+def _validation_score(model, processor, val: list, y_val: torch.Tensor, task: str, device):
+    """(score to maximise, metrics) on the validation records."""
+    from maven.evaluation import classification_metrics
+    from maven.models.inference import predict
+
+    pred = predict(model, processor, val, device=device)
+    if task == "classification":
+        names = pred["labels"]
+        m = classification_metrics(
+            [names[k] for k in y_val.tolist()], pred["predicted"], labels=names
+        )
+        return m["macro_f1"], {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}, pred
+    z = y_val.numpy()
+    mu, s = np.log1p(pred["redshift"]), pred["redshift_sigma"] / (1 + pred["redshift"])
+    nll = float(np.mean(0.5 * ((np.log1p(z) - mu) / s) ** 2 + np.log(s)))
+    return -nll, {"nll": nll}, pred
+
+
+def _features(model, processor, records: list, device, batch_size: int = 256) -> torch.Tensor:
+    feats = []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(records), batch_size):
+            batch = processor(records[i : i + batch_size])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            feats.append(model.embed(**_embed_inputs(model, batch)).float())
+    return torch.cat(feats)
+
+
+def _embed_inputs(model, batch: dict) -> dict:
+    """The processor batch as :meth:`MavenHeadModel.embed` receives it from ``forward``."""
+    uses_z = getattr(model, "num_labels", None) is not None and model.config.use_redshift_input
+    if not uses_z:
+        batch = {k: v for k, v in batch.items() if k not in ("redshift", "redshift_mask")}
+    return batch
+
+
+def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.ndarray]:
+    """The epoch's mini-batches (indices into ``train``): each class capped at
+    ``class_cap`` (a new random subset each epoch), shuffled, and, within windows of 16
+    batches, sorted by light-curve length so that little of a batch is padding."""
+    rng = np.random.default_rng([config.seed, 11, epoch])
+    idx = rng.permutation(len(train))
+    if config.class_cap is not None and config.task == "classification":
+        taken: Counter = Counter()
+        keep = []
+        for i in idx:
+            if taken[train[i].type] < config.class_cap:
+                taken[train[i].type] += 1
+                keep.append(i)
+        idx = np.array(keep)
+    length = np.array([0 if sn.lightcurve is None else len(sn.lightcurve.time) for sn in train])
+    bs, window = config.batch_size, 16 * config.batch_size
+    batches = []
+    for w in range(0, len(idx), window):
+        chunk = idx[w : w + window]
+        chunk = chunk[np.argsort(length[chunk], kind="stable")]
+        batches += [chunk[b : b + bs] for b in range(0, len(chunk), bs)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _head_module(model):
+    return model.classifier if hasattr(model, "classifier") else model.regressor
+
+
+def _train_epochs(model, processor, train, val, config, device, log) -> dict:
+    """Head training with early stopping; returns the best epoch's validation record."""
+    from tqdm.auto import tqdm
+
+    task = config.task
+    y_train, y_val = _targets(model, train, task), _targets(model, val, task)
+    frozen = config.mode != "full"
+    if frozen:  # embeddings once; only the head trains
+        x_train = _features(model, processor, train, device)
+    head = _head_module(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    head_ids = {id(p) for p in head.parameters()}
+    groups = [
+        {"params": [p for p in trainable if id(p) in head_ids], "lr": config.lr},
+        {"params": [p for p in trainable if id(p) not in head_ids], "lr": config.encoder_lr},
+    ]
+    optimizer = torch.optim.AdamW(
+        [g for g in groups if g["params"]], weight_decay=config.weight_decay
+    )
+    steps_per_epoch = len(_epoch_batches(train, config, 0))
+    scheduler = _schedule(optimizer, steps_per_epoch * config.epochs, config.warmup_fraction)
+    best, best_state, bad = None, None, 0
+    for epoch in range(config.epochs):
+        model.train()
+        losses = []
+        batches = _epoch_batches(train, config, epoch)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        for s, idx in enumerate(bar):
+            if frozen:
+                feats = x_train[idx]
+                out = _head_output(model, head(feats), feats)
+            else:
+                rng = np.random.default_rng([config.seed, 13, epoch, s]) if config.augment else None
+                batch = processor([train[i] for i in idx], augment=rng)
+                out = model(**{k: v.to(device) for k, v in batch.items()})
+            loss = _loss(model, out, y_train[idx].to(device), task)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+        score, metrics, _ = _validation_score(model, processor, val, y_val, task, device)
+        record = {"stage": "head", "epoch": epoch + 1, "train_loss": float(np.mean(losses))}
+        record.update({f"val_{k}": v for k, v in metrics.items()})
+        log(record)
+        if best is None or score > best[0]:
+            best, bad = (score, record), 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    return best[1]
+
+
+def _head_output(model, raw: torch.Tensor, feats: torch.Tensor):
+    """The head's output object from raw head outputs (frozen-feature training)."""
+    from maven.models.modeling_heads import (
+        LOG_SIGMA_MAX,
+        LOG_SIGMA_MIN,
+        MavenClassificationOutput,
+        MavenRedshiftOutput,
+    )
+
+    if hasattr(model, "classifier"):
+        return MavenClassificationOutput(logits=raw, embeddings=feats)
+    return MavenRedshiftOutput(
+        mu=raw[:, 0], log_sigma=raw[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX), embeddings=feats
+    )
+
+
+def _calibrate(model, processor, val: list, config: FinetuneConfig, device) -> dict:
+    """Fit the temperature (classification) or sigma scale (redshift) on validation data."""
+    from maven.evaluation import expected_calibration_error, fit_temperature
+    from maven.models.inference import predict
+
+    pred = predict(model, processor, val, device=device)
+    if config.task == "classification":
+        y = model.encode_labels([sn.type for sn in val]).numpy()
+        before = expected_calibration_error(pred["probabilities"], y)
+        t = fit_temperature(pred["logits"], y)
+        model.config.calibration_temperature = t
+        after = expected_calibration_error(predict(model, processor, val)["probabilities"], y)
+        return {"temperature": t, "val_ece_before": before, "val_ece_after": after}
+    z = np.array([sn.redshift for sn in val])
+    r = np.abs(z - pred["redshift"]) / pred["redshift_sigma"]
+    scale = float(np.clip(np.quantile(r, 0.6827), 0.1, 10.0))
+    model.config.redshift_sigma_scale = scale
+    return {"redshift_sigma_scale": scale}
+
+
+def finetune(
+    config: FinetuneConfig,
+    supernovae: Sequence,
+    output_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+) -> tuple[Any, Any, dict]:
+    """Fine-tune on ``supernovae`` (all of them train or validate; nothing is tested here).
+
+    Args:
+        config: the recipe.
+        supernovae: labelled records; those without the target or the modality are dropped
+            and counted in the summary.
+        output_dir: if given, the model (``save_pretrained``), its processor,
+            ``finetune_summary.json`` and ``finetune_log.jsonl`` are written there.
+
+    Returns:
+        ``(model, processor, summary)``; the model is calibrated and in eval mode.
+
+    Raises:
+        MavenError: too few usable records (fewer than 10, or a class with no record).
+    """
+    from maven.models.inference import usable
+
+    start = time.time()
+    torch.manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() and not config.cpu else "cpu")
+    records, dropped = select_supernovae(supernovae, config)
+    log_records: list[dict] = []
+
+    def log(record: dict) -> None:
+        log_records.append(record)
+        if not progress:
+            return
+        from tqdm.auto import tqdm
+
+        tqdm.write(
+            json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()})
+        )
+
+    counts = Counter(sn.type for sn in records)
+    weights = None
+    if config.task == "classification":
+        missing = [c for c in config.classes if counts.get(c, 0) == 0]
+        if missing:
+            raise MavenError(f"no training record of class(es) {missing}; counts: {dict(counts)}")
+        n, k = len(records), len(config.classes)
+        weights = [float((n / (k * counts[c])) ** config.balance_power) for c in config.classes]
+    model, processor = _build(config, weights)
+    model.to(device)
+    ok = usable(model, processor, records)
+    if (~ok).any():
+        dropped["no usable spectrum on the processor grid"] = int((~ok).sum())
+        records = [sn for sn, good in zip(records, ok, strict=True) if good]
+    if len(records) < 10:
+        raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
+    train, val = _split(records, config)
+    if config.contrastive_steps:
+        pairs = [sn for sn in train if sn.lightcurve is not None and sn.spectra]
+        if len(pairs) < 2:
+            raise MavenError("contrastive_steps > 0 needs light-curve + spectrum pairs")
+        _contrastive(model, processor, pairs, config, device, log)
+    best = _train_epochs(model, processor, train, val, config, device, log)
+    calibration = _calibrate(model, processor, val, config, device)
+    model.eval()
+    summary = {
+        "config": config.to_dict(),
+        "n_train": len(train),
+        "n_val": len(val),
+        "train_counts": dict(Counter(str(sn.type) for sn in train)),
+        "val_counts": dict(Counter(str(sn.type) for sn in val)),
+        "dropped": dropped,
+        "class_weights": weights,
+        "best": best,
+        "calibration": calibration,
+        "wall_time_s": time.time() - start,
+        "device": str(device),
+    }
+    if output_dir is not None:
+        out = Path(output_dir)
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+        (out / "finetune_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        with open(out / "finetune_log.jsonl", "w") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in log_records)
+    return model, processor, summary
+
+
+def copy_config(config: FinetuneConfig, **changes: Any) -> FinetuneConfig:
+    """A validated copy of ``config`` with ``changes``."""
+    return FinetuneConfig(**{**copy.deepcopy(config.to_dict()), **changes})

@@ -1,0 +1,257 @@
+"""Fine-tuning, evaluation and cross-validation end to end on a tiny model and simulated
+supernovae (no ../shared needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from maven.cli import main
+from maven.errors import ConfigError, MavenError
+from maven.evaluation.crossval import crossval
+from maven.evaluation.evaluate import (
+    evaluate,
+    restrict_modality,
+    truncate,
+    write_evaluation,
+)
+from maven.models import MavenConfig, MavenModel, MavenProcessor
+from maven.models.inference import predict
+from maven.simulate import SimConfig, simulate
+from maven.training.finetune import (
+    FinetuneConfig,
+    _epoch_batches,
+    finetune,
+    load_head,
+    select_supernovae,
+)
+
+
+@pytest.fixture(scope="module")
+def sims():
+    return simulate(150, seed=21, config=SimConfig.preset("tiny"))
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A saved tiny MavenModel + processor standing in for pre-trained weights."""
+    path = tmp_path_factory.mktemp("pretrained")
+    torch.manual_seed(0)
+    MavenModel(MavenConfig.from_preset("tiny")).save_pretrained(path)
+    MavenProcessor().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classifier(sims, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clf")
+    config = FinetuneConfig(preset="tiny", epochs=2, batch_size=32)
+    model, processor, summary = finetune(config, sims, out, progress=False)
+    return out, model, processor, summary
+
+
+def test_finetune_writes_a_calibrated_model_that_reloads_exactly(classifier, sims):
+    out, model, processor, summary = classifier
+    assert {"config.json", "model.safetensors", "processor_config.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert summary["n_train"] + summary["n_val"] == len(sims)
+    assert summary["best"]["epoch"] in (1, 2)
+    t = summary["calibration"]["temperature"]
+    assert json.loads((out / "config.json").read_text())["calibration_temperature"] == t
+    again, proc = load_head(out)
+    a = predict(model, processor, sims[:20])
+    b = predict(again, proc, sims[:20])
+    np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-6)
+    assert np.allclose(a["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    # the calibrated probabilities are the softmax of logits / T
+    p = torch.softmax(torch.from_numpy(a["logits"]) / t, dim=-1).numpy()
+    np.testing.assert_allclose(a["probabilities"], p, atol=1e-6)
+
+
+def test_unknown_types_are_dropped_and_counted(sims):
+    odd = [dataclasses.replace(sn, type="other") for sn in sims[:7]]
+    untyped = [dataclasses.replace(sn, type=None, type_raw=None) for sn in sims[7:10]]
+    config = FinetuneConfig(preset="tiny")
+    kept, dropped = select_supernovae(odd + untyped + sims[10:], config)
+    assert len(kept) == len(sims) - 10
+    assert dropped == {"type other not in classes": 7, "no type": 3}
+    only_ia = [sn for sn in sims if sn.type == "Ia"]
+    with pytest.raises(MavenError, match="no training record of class"):
+        finetune(config, only_ia, progress=False)
+
+
+def test_linear_probe_leaves_the_encoder_untouched(pretrained, sims):
+    config = FinetuneConfig(model=str(pretrained), mode="linear", epochs=3)
+    model, _, _ = finetune(config, sims, progress=False)
+    before = MavenModel.from_pretrained(pretrained).state_dict()
+    after = model.maven.state_dict()
+    for key, value in before.items():
+        torch.testing.assert_close(after[key], value, msg=key)
+
+
+def test_redshift_head_with_contrastive_stage(pretrained, sims):
+    config = FinetuneConfig(
+        model=str(pretrained),
+        task="redshift",
+        modality="both",
+        epochs=1,
+        contrastive_steps=3,
+        batch_size=32,
+    )
+    model, processor, summary = finetune(config, sims, progress=False)
+    assert summary["calibration"]["redshift_sigma_scale"] == model.config.redshift_sigma_scale
+    pred = predict(model, processor, sims[:16])
+    assert (pred["redshift_sigma"] > 0).all() and (pred["redshift"] > -1).all()
+    # the contrastive stage changed the towers
+    before = MavenModel.from_pretrained(pretrained).state_dict()
+    key = next(k for k in before if "photometry_model" in k and k.endswith("weight"))
+    assert not torch.equal(before[key], model.maven.state_dict()[key])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"task": "ranking"},
+        {"mode": "linear"},  # a probe without a pre-trained model
+        {"class_cap": 0},
+        {"val_fraction": 0.7},
+        {"classes": ["Ia"]},
+        {"epochs": 0},
+    ],
+)
+def test_bad_config_is_refused(bad):
+    with pytest.raises(ConfigError):
+        FinetuneConfig(preset="tiny", **bad)
+
+
+def test_epoch_batches_cap_classes_and_sort_by_length(sims):
+    config = FinetuneConfig(preset="tiny", batch_size=8, class_cap=10)
+    batches = _epoch_batches(sims, config, epoch=0)
+    idx = np.concatenate(batches)
+    assert len(idx) == len(set(idx.tolist()))
+    counts = {}
+    for i in idx:
+        counts[sims[i].type] = counts.get(sims[i].type, 0) + 1
+    assert max(counts.values()) == 10
+    lengths = [[len(sims[i].lightcurve.time) for i in b] for b in batches]
+    assert all(b == sorted(b) for b in lengths)
+    again = _epoch_batches(sims, config, epoch=1)
+    assert not np.array_equal(np.concatenate(again), idx)  # a new subset each epoch
+
+
+def test_truncate_and_restrict_modality(sims):
+    sn = next(s for s in sims if s.spectra and s.lightcurve.detected.sum() > 3)
+    lc = sn.lightcurve
+    first = lc.time[lc.detected][0]
+    cut = truncate(sn, 5.0)
+    assert cut.lightcurve.time.max() <= first + 5.0
+    assert len(cut.lightcurve.time) == int((lc.time <= first + 5.0).sum())
+    assert all(s.mjd <= first + 5.0 for s in cut.spectra)
+    nodet = dataclasses.replace(
+        sn,
+        lightcurve=dataclasses.replace(lc, detected=np.zeros(len(lc.time), bool)),
+    )
+    assert truncate(nodet, 5.0) is None
+    phot = restrict_modality([sn], "photometry")[0]
+    assert phot.spectra == [] and phot.lightcurve is not None
+    spec = restrict_modality([sn], "spectrum")[0]
+    assert spec.lightcurve is None and spec.spectra
+    with pytest.raises(MavenError):
+        restrict_modality([sn], "radio")
+
+
+def test_evaluate_reports_early_classification_and_calibration(classifier, sims, tmp_path):
+    _, model, processor, _ = classifier
+    extra = [dataclasses.replace(sn, type="other") for sn in sims[:3]]
+    metrics, preds = evaluate(model, processor, sims[:60] + extra, early_days=(0, 5))
+    assert metrics["n"] == 60 and metrics["dropped"] == {"type other not in classes": 3}
+    m = metrics["metrics"]
+    assert 0 <= m["macro_f1"] <= 1 and "ece_uncalibrated" in m and "ece" in m
+    assert [e["days"] for e in m["early"]] == [0, 5]
+    assert set(metrics["bias_audit"]["groups"]) == {"redshift", "peak_mag", "catalogue"}
+    paths = write_evaluation(metrics, preds, tmp_path)
+    for name in ("json", "markdown", "confusion_matrix", "reliability", "early", "by_redshift"):
+        assert paths[name].exists(), name
+    assert "macro" in paths["markdown"].read_text().lower()
+
+
+def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, tmp_path):
+    config = FinetuneConfig(model=str(pretrained), epochs=1, batch_size=32)
+    result = crossval(config, sims, tmp_path, n_folds=2, early_days=(5,), progress=False)
+    assert set(result["methods"]) == {"maven", "scratch", "probe", "features"}
+    for method, r in result["methods"].items():
+        assert [f["fold"] for f in r["folds"]] == [0, 1]
+        assert sum(f["n_test"] for f in r["folds"]) == len(sims), method
+        assert "macro_f1" in r["mean_std"]
+    table = (tmp_path / "crossval.md").read_text()
+    assert "| probe |" in table and "imbalanced" not in table
+    assert (tmp_path / "features" / "confusion_matrix.png").exists()
+    with pytest.raises(ConfigError, match="need a pre-trained model"):
+        crossval(FinetuneConfig(preset="tiny"), sims, tmp_path, methods=["scratch"])
+
+
+def test_cli_finetune_then_evaluate(sims, tmp_path):
+    from maven.io import write_dataset
+
+    data = tmp_path / "sims"
+    write_dataset(sims[:80], data)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("preset: tiny\nepochs: 1\nbatch_size: 32\n")
+    out = tmp_path / "model"
+    assert (
+        main(
+            [
+                "finetune",
+                "--config",
+                str(recipe),
+                "--data",
+                str(data),
+                "--output-dir",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    report = tmp_path / "report"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(out),
+                "--data",
+                str(data),
+                "--out",
+                str(report),
+                "--modality",
+                "photometry",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert json.loads((report / "metrics.json").read_text())["n"] == 80
+    # a folder that is not a fine-tuned model: a one-line error, exit status 2
+    assert (
+        main(["evaluate", "--model", str(tmp_path), "--data", str(data), "--out", str(report)]) == 2
+    )
+
+
+def test_class_weights_survive_from_pretrained(pretrained, sims):
+    """Regression: the weights once lived in a non-persistent buffer, which from_pretrained
+    left uninitialised (garbage, sometimes NaN losses)."""
+    from maven.models import MavenForSupernovaClassification
+
+    w = [1.0, 2.0, 3.0, 4.0, 5.0]
+    model = MavenForSupernovaClassification.from_pretrained(pretrained, class_weights=w)
+    batch = MavenProcessor()(sims[:16])
+    labels = model.encode_labels([sn.type for sn in sims[:16]])
+    out = model(**batch, labels=labels)
+    expected = torch.nn.functional.cross_entropy(out.logits, labels, weight=torch.tensor(w))
+    torch.testing.assert_close(out.loss, expected)
