@@ -239,6 +239,17 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_card(args: argparse.Namespace) -> int:
+    from maven.evaluation.model_card import write_model_card
+
+    notes = args.notes.read_text() if args.notes else ""
+    path = write_model_card(
+        args.model, args.crossval, pretraining_summary=args.pretraining_summary, notes=notes
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def _print_rows(rows: list[dict], columns: list[str]) -> None:
     """An aligned plain-text table of ``rows`` (dicts) in ``columns`` order."""
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
@@ -553,6 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")
     cv.add_argument("--epochs", type=int, default=None, help="override epochs")
     cv.set_defaults(func=_cmd_crossval)
+
+    card = sub.add_parser("model-card", help="write README.md (model card) into a model folder")
+    card.add_argument("--model", type=Path, required=True, help="a folder written by finetune")
+    card.add_argument("--crossval", type=Path, nargs="*", default=[], help="crossval folders")
+    card.add_argument("--pretraining-summary", type=Path, default=None)
+    card.add_argument("--notes", type=Path, default=None, help="markdown to include")
+    card.set_defaults(func=_cmd_model_card)
     return parser
 
 

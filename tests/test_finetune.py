@@ -180,7 +180,7 @@ def test_evaluate_reports_early_classification_and_calibration(classifier, sims,
     assert "macro" in paths["markdown"].read_text().lower()
 
 
-def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, tmp_path):
+def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, classifier, tmp_path):
     config = FinetuneConfig(model=str(pretrained), epochs=1, batch_size=32)
     result = crossval(config, sims, tmp_path, n_folds=2, early_days=(5,), progress=False)
     assert set(result["methods"]) == {"maven", "scratch", "probe", "features"}
@@ -193,6 +193,13 @@ def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, tmp_path
     assert (tmp_path / "features" / "confusion_matrix.png").exists()
     with pytest.raises(ConfigError, match="need a pre-trained model"):
         crossval(FinetuneConfig(preset="tiny"), sims, tmp_path, methods=["scratch"])
+    # the model card quotes these numbers
+    from maven.evaluation.model_card import write_model_card
+
+    card = write_model_card(classifier[0], [tmp_path], name="maven-test").read_text()
+    maven_f1 = result["methods"]["maven"]["mean_std"]["macro_f1"]
+    assert f"| maven | {maven_f1['mean']:.3f} ± {maven_f1['std']:.3f}" in card
+    assert card.startswith("---\nlibrary_name: transformers") and "| SLSN-I |" in card
 
 
 def test_cli_finetune_then_evaluate(sims, tmp_path):
