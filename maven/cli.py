@@ -239,6 +239,29 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_novelty_eval(args: argparse.Namespace) -> int:
+    from maven.evaluation.novelty_eval import heldout_novelty
+    from maven.training.finetune import FinetuneConfig
+
+    config = FinetuneConfig.from_yaml(args.config, model=args.model, epochs=args.epochs)
+    out = heldout_novelty(
+        config, _read_data(args), args.heldout, args.out, k=args.k, progress=not args.json
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in out.items() if k != "results"}))
+    else:
+        print(
+            f"held out {out['heldout']}: {out['n_heldout']} objects vs {out['n_known_test']} "
+            f"unseen known ({out['n_train']} trained)"
+        )
+        for r in out["results"]:
+            print(
+                f"  {r['method']:12} AUROC {r['auroc']:.3f}  precision@n {r['precision_at_n']:.3f}"
+            )
+        print(f"novelty_eval.json and novelty_roc.png in {args.out}")
+    return 0
+
+
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from maven.evaluation.model_card import write_model_card
 
@@ -564,6 +587,18 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")
     cv.add_argument("--epochs", type=int, default=None, help="override epochs")
     cv.set_defaults(func=_cmd_crossval)
+
+    nev = sub.add_parser(
+        "novelty-eval", help="hold a class out of fine-tuning and score its novelty (AUROC)"
+    )
+    nev.add_argument("--config", type=Path, required=True, help="classification recipe")
+    _add_data_arguments(nev)
+    nev.add_argument("--heldout", required=True, help="class kept out of training, e.g. SLSN-I")
+    nev.add_argument("--out", type=Path, required=True)
+    nev.add_argument("-k", type=int, default=10, help="neighbours of the novelty score")
+    nev.add_argument("--model", default=None, help="override the recipe's pre-trained model")
+    nev.add_argument("--epochs", type=int, default=None, help="override epochs")
+    nev.set_defaults(func=_cmd_novelty_eval)
 
     card = sub.add_parser("model-card", help="write README.md (model card) into a model folder")
     card.add_argument("--model", type=Path, required=True, help="a folder written by finetune")

@@ -262,3 +262,21 @@ def test_class_weights_survive_from_pretrained(pretrained, sims):
     out = model(**batch, labels=labels)
     expected = torch.nn.functional.cross_entropy(out.logits, labels, weight=torch.tensor(w))
     torch.testing.assert_close(out.loss, expected)
+
+
+def test_heldout_class_novelty(sims, tmp_path):
+    from maven.evaluation.novelty_eval import heldout_novelty, knn_novelty
+
+    config = FinetuneConfig(preset="tiny", epochs=1, batch_size=32)
+    out = heldout_novelty(config, sims, "SLSN-I", tmp_path, n_folds=3, progress=False)
+    assert out["n_heldout"] == sum(sn.type == "SLSN-I" for sn in sims)
+    assert {r["method"] for r in out["results"]} == {"knn", "max_softmax"}
+    assert all(0 <= r["auroc"] <= 1 for r in out["results"])
+    assert (tmp_path / "novelty_roc.png").exists()
+    # the score itself: a copy of a reference vector scores 0, an orthogonal one 1
+    ref = np.eye(4, dtype=np.float32)
+    np.testing.assert_allclose(knn_novelty(ref[:1], ref, k=1), [0.0], atol=1e-6)
+    q = np.array([[0, 0, 0, 0, 1]], np.float32)
+    np.testing.assert_allclose(knn_novelty(q, np.eye(5)[:4], k=2), [1.0], atol=1e-6)
+    with pytest.raises(ConfigError, match="not among"):
+        heldout_novelty(config, sims, "TDE", tmp_path)
