@@ -265,7 +265,8 @@ def crossval_markdown(result: dict) -> str:
     counts = result["fold_counts"]
     classes = sorted({c for f in counts.values() for c in f})
     total = {c: sum(f.get(c, 0) for f in counts.values()) for c in classes}
-    lines += ["Objects per class: " + ", ".join(f"{c} {n}" for c, n in total.items()), ""]
+    if task == "classification":
+        lines += ["Objects per class: " + ", ".join(f"{c} {n}" for c, n in total.items()), ""]
     if task == "classification" and total:
         big = max(total.values())
         small = min(total.values())
