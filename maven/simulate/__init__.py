@@ -15,12 +15,20 @@ Example::
     tiny = simulate(20, config=SimConfig.preset("tiny"))           # runs on a fresh clone
     simulate_dataset("sim/ztf", 100_000, survey="ztf", seed=1, workers=8, shard_size=5000)
 
+Novel classes for novelty evaluation, never simulated unless listed (:data:`NOVEL_CLASSES`):
+``"TDE"`` (physics: hot power-law-declining blackbody), ``"KN"`` (Kasen+17 models of the
+template directory, else a physics kilonova) and ``"Ia-91bg"`` (the Nugent 91bg template;
+:class:`~maven.errors.ConfigError` without it)::
+
+    novel = simulate(50, config=SimConfig(classes=("TDE", "KN", "Ia-91bg")))
+
 Cluster job arrays: task ``k`` runs ``simulate_shard(out, n, seed=s, shard=k, config=c)``;
 one final ``write_manifest(out, config=c, seed=s)``.
 """
 
 from maven.simulate.simulator import (
     DEFAULT_CLASSES,
+    NOVEL_CLASSES,
     PRESETS,
     SimConfig,
     TemplateLibrary,
@@ -37,6 +45,7 @@ from maven.simulate.templates import HELDOUT, find_template_dir
 __all__ = [
     "DEFAULT_CLASSES",
     "HELDOUT",
+    "NOVEL_CLASSES",
     "PRESETS",
     "ObjectModel",
     "ObjectParams",

@@ -1,5 +1,5 @@
 """Physics models -> :class:`~maven.simulate.templates.TemplateGrid`: bolometric light curve
-plus a cooling blackbody photosphere (no spectral lines yet).
+plus a cooling blackbody photosphere (no spectral lines, except the TDE bumps below).
 
 * SLSN-I: magnetar spin-down powered diffusion (Arnett 1982 integral with the Kasen & Bildsten
   2010 / Woosley 2010 input, gamma-ray leakage and a photospheric temperature floor as in
@@ -9,6 +9,21 @@ plus a cooling blackbody photosphere (no spectral lines yet).
   plateau (Popov 1993-like constant luminosity) plus a 56Co tail, IIn from a smooth
   power-law rise/decline (CSM interaction); all with cooling blackbodies. Crude, documented
   stand-ins so that a fresh clone simulates every default class.
+
+Novel classes (off by default, for novelty evaluation):
+
+* TDE (:func:`tde_grid`): a hot blackbody, T ~ 2-4e4 K roughly constant (cooling linearly by
+  0-25 % over 200 d after peak), luminosity rising as a half-Gaussian over t_rise ~ 20-40 d to
+  L_peak ~ 10^43.5-10^44.5 erg/s then declining as a power law
+  L = L_peak (1 + (t - t_rise)/tau)^-alpha, alpha ~ N(5/3, 0.15) (fallback accretion rate,
+  Rees 1988, Phinney 1989); radius from L = 4 pi R^2 sigma T^4. Two broad Gaussian emission
+  bumps of fixed rest equivalent width (H-alpha 6563 A, He II 4686 A, FWHM ~ 1e4 km/s) stand
+  in for the broad lines (van Velzen et al. 2021, ApJ 908 4; Gezari 2021 ARA&A 59 21).
+* Kilonova fallback (:func:`kilonova_grid`; used only when the Kasen et al. 2017 models of the
+  template directory cannot be read): r-process heating eps = 2e10 eps_th (t/1 d)^-1.3 erg/s/g
+  (Metzger 2019 LRR 23 1, the Korobkin+12 fit at t >> 1 s; eps_th = 0.5) through Arnett diffusion,
+  expanding photosphere with a 2500-4000 K floor (lanthanide recombination): a fast-fading
+  red blackbody, peak ~0.5-1.5 d, M_B ~ -15 to -16 at the blue end.
 """
 
 from __future__ import annotations
@@ -17,7 +32,15 @@ import numpy as np
 
 from maven.simulate.templates import REST_WAVE, TemplateGrid, peak_phase_of
 
-__all__ = ["magnetar_bank", "magnetar_grid", "fallback_bank"]
+__all__ = [
+    "magnetar_bank",
+    "magnetar_grid",
+    "fallback_bank",
+    "tde_grid",
+    "tde_bank",
+    "kilonova_grid",
+    "kilonova_bank",
+]
 
 _DAY = 86400.0
 _MSUN = 1.989e33
@@ -63,27 +86,35 @@ def _diffuse(t_s: np.ndarray, lum_in: np.ndarray, t_diff: float) -> np.ndarray:
     return np.interp(t_s, fine, out)
 
 
+def _make_grid(
+    tid: str, cls: str, subtype: str, time: np.ndarray, flux: np.ndarray, citation: str, params
+) -> TemplateGrid:
+    g = TemplateGrid(
+        id=tid,
+        cls=cls,
+        subtype=subtype,
+        family="physics",
+        phase=time.copy(),
+        flux=flux,
+        wmin=float(REST_WAVE[0]),
+        wmax=float(REST_WAVE[-1]),
+        source="maven.simulate.physics",
+        citation=citation,
+        meta=params,
+    )
+    g.peak_phase = peak_phase_of(g.phase, g.flux)[0]
+    return g
+
+
 def _grid(
     tid: str, cls: str, subtype: str, lum, v_kms: float, t_floor: float, uv_cut: float, params: dict
 ) -> TemplateGrid:
     t_s = _TIME * _DAY
     temp, r = _photosphere(np.clip(lum, 1e30, None), t_s, v_kms * 1e5, t_floor)
     flux = _blackbody_grid(lum, temp, r, uv_cut)
-    g = TemplateGrid(
-        id=tid,
-        cls=cls,
-        subtype=subtype,
-        family="physics",
-        phase=_TIME.copy(),
-        flux=flux,
-        wmin=float(REST_WAVE[0]),
-        wmax=float(REST_WAVE[-1]),
-        source="maven.simulate.physics",
-        citation="Nicholl+17 (magnetar), Arnett 1982",
-        meta=params,
+    return _make_grid(
+        tid, cls, subtype, _TIME, flux, "Nicholl+17 (magnetar), Arnett 1982", params
     )
-    g.peak_phase = peak_phase_of(g.phase, g.flux)[0]
-    return g
 
 
 def magnetar_grid(
@@ -198,3 +229,109 @@ def fallback_bank() -> list[TemplateGrid]:
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------- novel classes
+
+
+def _line_bumps(flux: np.ndarray, lines: dict[float, float], fwhm_kms: float) -> np.ndarray:
+    """Add Gaussian emission lines of rest equivalent width ``lines[center]`` (A) on top of
+    the continuum at each line centre."""
+    out = flux.copy()
+    for center, ew in lines.items():
+        sigma = center * fwhm_kms / 2.99792458e5 / 2.3548
+        prof = np.exp(-0.5 * ((REST_WAVE - center) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        cont = flux[:, int(np.argmin(np.abs(REST_WAVE - center)))]
+        out += ew * cont[:, None] * prof[None, :]
+    return out
+
+
+def tde_grid(
+    tid: str,
+    log_lpeak: float,
+    t_rise: float,
+    alpha: float = 5.0 / 3.0,
+    tau: float = 60.0,
+    temp0: float = 3.0e4,
+    cooling: float = 0.1,
+    ew_halpha: float = 150.0,
+    ew_heii: float = 60.0,
+    fwhm_kms: float = 1.0e4,
+) -> TemplateGrid:
+    """One tidal disruption event: a hot blackbody with a half-Gaussian rise over ``t_rise``
+    days to 10^``log_lpeak`` erg/s, then L = L_peak (1 + (t - t_rise)/tau)^-alpha; T =
+    ``temp0`` before peak, cooling linearly by the fraction ``cooling`` over 200 d after it;
+    broad H-alpha and He II 4686 bumps of rest equivalent widths ``ew_*`` (A)."""
+    t = _TIME
+    lpk = 10.0**log_lpeak
+    after = np.clip(t - t_rise, 0.0, None)
+    rise = np.exp(-0.5 * ((t - t_rise) / (t_rise / 2.5)) ** 2)
+    lum = lpk * np.where(t < t_rise, rise, (1.0 + after / tau) ** -alpha)
+    temp = temp0 * (1.0 - cooling * np.clip(after / 200.0, 0.0, 1.0))
+    radius = np.sqrt(lum / (4 * np.pi * _SIGMA_SB * temp**4))
+    flux = _blackbody_grid(lum, temp, radius, 0.0)
+    flux = _line_bumps(flux, {6563.0: ew_halpha, 4686.0: ew_heii}, fwhm_kms)
+    params = {
+        "log_Lpeak": log_lpeak,
+        "t_rise_d": t_rise,
+        "alpha": alpha,
+        "tau_d": tau,
+        "T0_K": temp0,
+        "cooling": cooling,
+        "EW_Halpha": ew_halpha,
+        "EW_HeII": ew_heii,
+    }
+    return _make_grid(tid, "TDE", "TDE", t, flux, "van Velzen+21 (ApJ 908 4), Gezari 2021", params)
+
+
+def tde_bank(n: int = 32, seed: int = 20210) -> list[TemplateGrid]:
+    """A fixed bank of ``n`` TDE models (``tde-000``...), parameters drawn once with a fixed
+    seed: log L_peak ~ U(43.5, 44.5), t_rise ~ U(20, 40) d, alpha ~ N(5/3, 0.15) in
+    [1.3, 2.1], tau ~ U(40, 100) d, T0 ~ U(2, 4)e4 K, cooling ~ U(0, 0.25), EW(H-alpha) ~
+    U(50, 300) A, EW(He II) ~ U(0, 150) A, FWHM ~ U(0.7, 1.5)e4 km/s."""
+    rng = np.random.default_rng(seed)
+    return [
+        tde_grid(
+            f"tde-{i:03d}",
+            log_lpeak=float(rng.uniform(43.5, 44.5)),
+            t_rise=float(rng.uniform(20.0, 40.0)),
+            alpha=float(np.clip(rng.normal(5.0 / 3.0, 0.15), 1.3, 2.1)),
+            tau=float(rng.uniform(40.0, 100.0)),
+            temp0=float(rng.uniform(2.0e4, 4.0e4)),
+            cooling=float(rng.uniform(0.0, 0.25)),
+            ew_halpha=float(rng.uniform(50.0, 300.0)),
+            ew_heii=float(rng.uniform(0.0, 150.0)),
+            fwhm_kms=float(rng.uniform(7.0e3, 1.5e4)),
+        )
+        for i in range(n)
+    ]
+
+
+_KN_TIME = np.concatenate([np.arange(0.05, 5.0, 0.1), np.arange(5.0, 30.01, 0.5)])  # days
+
+
+def kilonova_grid(
+    tid: str, m_ej: float, v_c: float, kappa: float, t_floor: float, eps_th: float = 0.5
+) -> TemplateGrid:
+    """One kilonova (physics fallback): r-process heating through Arnett diffusion, expanding
+    photosphere at ``v_c`` (units of c) with temperature floor ``t_floor`` (K)."""
+    t_s = _KN_TIME * _DAY
+    heat = eps_th * m_ej * _MSUN * 2.0e10 * (_KN_TIME**-1.3)
+    t_diff = np.sqrt(2 * kappa * m_ej * _MSUN / (13.8 * _C * v_c * _C))
+    lum = np.clip(_diffuse(t_s, heat, t_diff), 1e30, None)
+    temp, r = _photosphere(lum, t_s, v_c * _C, t_floor)
+    flux = _blackbody_grid(lum, temp, r, 0.0)
+    params = {"Mej_Msun": m_ej, "v_c": v_c, "kappa": kappa, "T_floor_K": t_floor}
+    g = _make_grid(tid, "KN", "KN", _KN_TIME, flux, "Metzger 2019 (LRR 23 1), Arnett 1982", params)
+    g.meta["abs_mag_native"] = True
+    return g
+
+
+def kilonova_bank() -> list[TemplateGrid]:
+    """Three physics kilonovae (blue, intermediate, red) standing in for Kasen+17."""
+    return [
+        kilonova_grid(f"physics-kn-{i}", m, v, k, tf)
+        for i, (m, v, k, tf) in enumerate(
+            [(0.04, 0.25, 0.5, 4000.0), (0.04, 0.15, 1.0, 3000.0), (0.05, 0.1, 3.0, 2500.0)]
+        )
+    ]

@@ -12,17 +12,28 @@ before host extinction. Values (mean, sigma) from volume-limited / bias-correcte
 * IIn: -18.6 +- 1.0 (Richardson+14 IIn -18.62 +- 1.48; Nyholm+20 PTF -18.7 +- 0.8 in r).
 * SLSN-I: -21.2 +- 0.7 (Chen+23 ZTF SLSN-I, De Cia+18 PTF, Gomez+24 -21.2 median).
 
+Novel classes (off by default):
+
+* TDE: -20.0 +- 0.6 (van Velzen et al. 2021, ApJ 908 4: ZTF TDEs peak at M_g ~ -19 to -21;
+  Yao et al. 2023 ApJL 955 L6 luminosity function). Hot blackbodies, so M_B ~ M_g.
+* KN: the brightness of the model itself (Kasen+17 / physics grids are in physical units) plus
+  N(0, 0.3) mag (:data:`NATIVE_SCATTER`); the (-16.0, 0.5) entry sets only the redshift depth
+  (AT2017gfo peaked near M_B ~ -15.5 to -16, Cowperthwaite+17, Drout+17).
+* Ia-91bg: -17.6 +- 0.5 (1.5-2 mag below normal Ia; Taubenberger 2017, Handbook of
+  Supernovae, "The extremes of thermonuclear supernovae"), with no SALT x1/c.
+
 SALT x1, c: asymmetric Gaussians of Scolnic & Kessler 2016 (ApJL 822 L35, Table 1, low-z
 "G10" parent populations): x1 (0.436, 3.118, 0.724), c (-0.055, 0.023, 0.150) as
 (mode, sigma_minus, sigma_plus).
 
 Host dust: A_V ~ Exponential(tau) (Ia tau = 0.33, Kessler+09; CC 0.5; SLSN-I 0.1, Schulze+18
-low-extinction dwarf hosts), R_V ~ N(3.1, 0.4) clipped to [2, 5]. SALT Ia carry their colour in
+low-extinction dwarf hosts; TDE, KN and 91bg 0.1: quiescent / early-type hosts), R_V ~ N(3.1, 0.4) clipped to [2, 5]. SALT Ia carry their colour in
 c and get no extra host dust. Milky Way E(B-V) ~ log-normal (median 0.04, sigma_ln 0.8, capped
 at 0.5), R_V = 3.1: sampled, not looked up (no dust map is available offline).
 
 Redshift: p(z) proportional to dV_c/dz / (1+z) * (1+z)^alpha (Ia alpha = 1.5, Dilday+10;
-core collapse 2.7, Madau & Dickinson 2014 star formation) on [z_min, z_max].
+core collapse 2.7, Madau & Dickinson 2014 star formation; TDE 0, roughly constant comoving
+rate, Kochanek 2016; KN and 91bg 0.5, long delay times) on [z_min, z_max].
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import numpy as np
 
 __all__ = [
     "LUMINOSITY",
+    "NATIVE_SCATTER",
     "SUBTYPE_LUMINOSITY",
     "draw_asymmetric",
     "draw_peak_mag",
@@ -52,7 +64,13 @@ LUMINOSITY: dict[str, tuple[float, float]] = {
     "Ibc": (-17.4, 0.9),
     "IIn": (-18.6, 1.0),
     "SLSN-I": (-21.2, 0.7),
+    # novel classes (van Velzen+2021 for TDE; see the module docstring)
+    "TDE": (-20.0, 0.6),
+    "KN": (-16.0, 0.5),
+    "Ia-91bg": (-17.6, 0.5),
 }
+#: classes whose brightness is that of the template itself (physical units) plus N(0, sigma).
+NATIVE_SCATTER: dict[str, float] = {"KN": 0.3}
 #: subtype overrides.
 SUBTYPE_LUMINOSITY: dict[str, tuple[float, float]] = {
     "Ic-BL": (-18.3, 0.6),
@@ -62,8 +80,26 @@ SUBTYPE_LUMINOSITY: dict[str, tuple[float, float]] = {
 TRIPP = {"M0": -19.36, "alpha": 0.14, "beta": 3.1, "sigma_int": 0.10}
 SK16_X1 = (0.436, 3.118, 0.724)
 SK16_C = (-0.055, 0.023, 0.150)
-HOST_TAU_AV = {"Ia": 0.33, "II": 0.5, "Ibc": 0.5, "IIn": 0.5, "SLSN-I": 0.1}
-RATE_ALPHA = {"Ia": 1.5, "II": 2.7, "Ibc": 2.7, "IIn": 2.7, "SLSN-I": 2.7}
+HOST_TAU_AV = {
+    "Ia": 0.33,
+    "II": 0.5,
+    "Ibc": 0.5,
+    "IIn": 0.5,
+    "SLSN-I": 0.1,
+    "TDE": 0.1,
+    "KN": 0.1,
+    "Ia-91bg": 0.1,
+}
+RATE_ALPHA = {
+    "Ia": 1.5,
+    "II": 2.7,
+    "Ibc": 2.7,
+    "IIn": 2.7,
+    "SLSN-I": 2.7,
+    "TDE": 0.0,
+    "KN": 0.5,
+    "Ia-91bg": 0.5,
+}
 
 
 def draw_asymmetric(rng: np.random.Generator, mode: float, s_lo: float, s_hi: float, size=None):
@@ -87,8 +123,12 @@ def draw_peak_mag(
     subtype: str,
     x1: float | None = None,
     c: float | None = None,
+    native: float | None = None,
 ) -> float:
-    """Rest-frame B peak absolute magnitude (before host dust)."""
+    """Rest-frame B peak absolute magnitude (before host dust). Classes in
+    :data:`NATIVE_SCATTER` take the template's own magnitude ``native`` when it is given."""
+    if cls in NATIVE_SCATTER and native is not None:
+        return float(native + NATIVE_SCATTER[cls] * np.clip(rng.standard_normal(), -3, 3))
     if cls == "Ia" and c is not None:
         t = TRIPP
         return float(t["M0"] - t["alpha"] * x1 + t["beta"] * c + rng.normal(0, t["sigma_int"]))

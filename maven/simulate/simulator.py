@@ -27,12 +27,14 @@ from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
 from maven.errors import ConfigError, MavenError
 from maven.simulate import population as pop
-from maven.simulate.physics import fallback_bank, magnetar_bank
+from maven.simulate.physics import fallback_bank, kilonova_bank, magnetar_bank, tde_bank
 from maven.simulate.sources import ObjectModel, ObjectParams, band_info
 from maven.simulate.spectra import INSTRUMENTS, observe_spectrum
 from maven.simulate.survey import SURVEYS, Cadence, load_cadence, photometric_noise
 from maven.simulate.templates import (
+    CATALOG,
     HELDOUT,
+    NOVEL_CLASSES,
     TemplateGrid,
     available_templates,
     find_template_dir,
@@ -44,6 +46,7 @@ __all__ = [
     "SimConfig",
     "PRESETS",
     "DEFAULT_CLASSES",
+    "NOVEL_CLASSES",
     "TemplateLibrary",
     "get_library",
     "simulate",
@@ -124,9 +127,10 @@ class SimConfig:
             bad(f"survey must be one of {sorted(SURVEYS)}, got {self.survey!r}")
         if not self.classes:
             bad("classes is empty")
-        unknown = [c for c in self.classes if c not in DEFAULT_CLASSES]
+        known = DEFAULT_CLASSES + NOVEL_CLASSES
+        unknown = [c for c in self.classes if c not in known]
         if unknown:
-            bad(f"unknown classes {unknown}; known: {list(DEFAULT_CLASSES)}")
+            bad(f"unknown classes {unknown}; known: {list(known)}")
         if self.class_weights is not None:
             extra = set(self.class_weights) - set(self.classes)
             if extra:
@@ -209,25 +213,63 @@ class TemplateLibrary:
         raise MavenError(f"template {template_id!r} is not in this library")
 
 
+_PHYSICS_BANKS = {"SLSN-I": magnetar_bank, "TDE": tde_bank}
+
+
+def _load_class_templates(root: Path | None, classes: tuple[str, ...]) -> dict:
+    """Catalogued templates of ``classes`` found under ``root``. Kasen+17 kilonovae need
+    ``h5py``; without it they are skipped (the physics kilonovae stand in)."""
+    by_class: dict[str, list[TemplateGrid]] = {c: [] for c in classes}
+    for info in available_templates(root):
+        if info.cls not in by_class:
+            continue
+        try:
+            by_class[info.cls].append(load_template(info, root))
+        except ImportError:
+            if info.family != "kasen17":
+                raise
+    return by_class
+
+
+def _missing_91bg(root: Path | None) -> ConfigError:
+    rel = next(t.relpath for t in CATALOG if t.cls == "Ia-91bg")
+    where = f"template directory {root}" if root else "no template directory (or use_templates off)"
+    return ConfigError(
+        f"class 'Ia-91bg' needs the Nugent 91bg template {rel!r} in the template directory; "
+        f"{where}. Set template_dir / $MAVEN_TEMPLATE_DIR, or drop 'Ia-91bg' from classes."
+    )
+
+
 @lru_cache(maxsize=8)
 def get_library(
     template_dir: str | None, classes: tuple[str, ...], heldout: str, use_templates: bool = True
 ) -> TemplateLibrary:
-    """The template library (cached per process). ``template_dir`` must be resolved already."""
+    """The template library (cached per process). ``template_dir`` must be resolved already.
+
+    Physics banks: SLSN-I (magnetars) and TDE always; II/Ibc/IIn/KN when the template directory
+    has none (KN also when ``h5py`` is missing); Ia falls back to sncosmo's bundled Hsiao; Ia-91bg
+    has no fallback (:class:`ConfigError`). Novel classes are held out as a whole: ``heldout``
+    does not filter their templates."""
     root = Path(template_dir) if (template_dir and use_templates) else None
-    by_class: dict[str, list[TemplateGrid]] = {c: [] for c in classes}
-    for info in available_templates(root):
-        if info.cls in by_class:
-            by_class[info.cls].append(load_template(info, root))
-    fallback = fallback_bank() if any(not by_class[c] for c in classes if c != "SLSN-I") else []
+    by_class = _load_class_templates(root, classes)
+    need_fallback = any(not by_class[c] for c in classes if c in ("II", "Ibc", "IIn"))
+    fallback = fallback_bank() if need_fallback else []
     for c in classes:
-        if c == "SLSN-I":
-            by_class[c] = magnetar_bank()
-        elif not by_class[c]:
-            by_class[c] = (
-                [load_builtin_hsiao()] if c == "Ia" else [g for g in fallback if g.cls == c]
-            )
+        if c in _PHYSICS_BANKS:
+            by_class[c] = _PHYSICS_BANKS[c]()
+        elif by_class[c]:
+            continue
+        elif c == "Ia":
+            by_class[c] = [load_builtin_hsiao()]
+        elif c == "KN":
+            by_class[c] = kilonova_bank()
+        elif c == "Ia-91bg":
+            raise _missing_91bg(root)
+        else:
+            by_class[c] = [g for g in fallback if g.cls == c]
     for c in classes:
+        if c in NOVEL_CLASSES:
+            continue
         held = set(HELDOUT.get(c, ()))
         if heldout == "exclude":
             keep = [g for g in by_class[c] if g.id not in held]
@@ -282,7 +324,8 @@ def _draw_params(
             c = None
     else:
         stretch = float(np.clip(rng.lognormal(0.0, 0.1), 0.7, 1.4))
-    mag = pop.draw_peak_mag(rng, cls, tmpl.subtype, x1, c)
+    native = tmpl.native_abs_mag if tmpl.meta.get("abs_mag_native") else None
+    mag = pop.draw_peak_mag(rng, cls, tmpl.subtype, x1, c, native)
     if cls == "Ia" and tmpl.m1 is not None:
         av, rv = 0.0, 3.1  # SALT colour c carries the host reddening
     else:
@@ -495,6 +538,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         "template": tm.id,
         "template_family": tm.family,
         "template_heldout": tm.heldout,
+        "novel_class": cls in NOVEL_CLASSES,
         "survey": config.survey,
         "cadence": cad.source if cad.source == "synthetic" else Path(cad.source).name,
         **{k: v for k, v in p.to_dict().items() if k != "template"},
@@ -514,7 +558,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         lightcurve=lc,
         spectra=spectra,
         type=cls,
-        type_raw=f"SN {tm.subtype}",
+        type_raw=_TYPE_RAW.get(cls, f"SN {tm.subtype}"),
         redshift=p.z,
         ra=ra / _DEG % 360.0,
         dec=dec / _DEG,
@@ -522,6 +566,9 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         source=f"maven.simulate ({config.survey})",
         meta=meta,
     )
+
+
+_TYPE_RAW = {"TDE": "TDE", "KN": "Kilonova"}
 
 
 def provenance(config: SimConfig, seed: int) -> dict:

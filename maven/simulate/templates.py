@@ -34,6 +34,7 @@ __all__ = [
     "TemplateInfo",
     "CATALOG",
     "HELDOUT",
+    "NOVEL_CLASSES",
     "find_template_dir",
     "cache_dir",
     "load_template",
@@ -54,14 +55,30 @@ HELDOUT: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Classes never simulated unless requested (novelty evaluation, issue 4). Every template of a
+#: novel class counts as held out; ``heldout`` does not filter them.
+NOVEL_CLASSES: tuple[str, ...] = ("TDE", "KN", "Ia-91bg")
+
+#: Kasen et al. 2017 kilonova models in ``sed/kasen17_kilonova`` (ejecta mass [Msun], velocity
+#: [c], lanthanide fraction), as named in the files.
+KASEN17_MODELS: tuple[str, ...] = (
+    "m0.020_vk0.30_Xlan1e-9.0",
+    "m0.025_vk0.30_Xlan1e-5.0",
+    "m0.025_vk0.30_Xlan1e-4.0",
+    "m0.030_vk0.20_Xlan1e-2.0",
+    "m0.050_vk0.15_Xlan1e-2.0",
+    "m0.040_vk0.10_Xlan1e-1.0",
+)
+
+
 @dataclass(frozen=True)
 class TemplateInfo:
     """Catalogue entry of one template file in the template directory."""
 
     id: str
-    cls: str  # maven class (Ia, II, Ibc, IIn, SLSN-I)
+    cls: str  # maven class (Ia, II, Ibc, IIn, SLSN-I; novel: KN, Ia-91bg)
     subtype: str  # e.g. "IIP", "Ic-BL"
-    family: str  # hsiao, salt, snana, pierel, sako, v19, nugent
+    family: str  # hsiao, salt, snana, pierel, sako, v19, nugent, nugent-fits, kasen17
     relpath: str  # path inside the template directory
     citation: str
 
@@ -75,6 +92,7 @@ _CITE = {
     "hsiao": "Hsiao et al. 2007 ApJ 663 1187",
     "salt2": "Guy et al. 2007/2010 (SALT2.4, Betoule+14 training)",
     "salt3": "Kenworthy et al. 2021 ApJ 923 265 (SALT3-K21)",
+    "kasen17": "Kasen et al. 2017 Nature 551 80 (kilonova models)",
 }
 
 
@@ -192,6 +210,28 @@ def _build_catalog() -> tuple[TemplateInfo, ...]:
                 f"nugent-{key}", _class_of(sub), sub, "nugent", f"sed/nugent/{fn}", _CITE["nugent"]
             )
         )
+    # novel classes (never loaded unless requested)
+    out.append(
+        TemplateInfo(
+            "nugent-91bg",
+            "Ia-91bg",
+            "Ia-91bg",
+            "nugent-fits",
+            "sed/nugent/Nugent_SN91bg_SED.fits.gz",
+            _CITE["nugent"],
+        )
+    )
+    for name in KASEN17_MODELS:
+        out.append(
+            TemplateInfo(
+                f"kasen17-{name}",
+                "KN",
+                "KN",
+                "kasen17",
+                f"sed/kasen17_kilonova/knova_d1_n10_{name}.h5.gz",
+                _CITE["kasen17"],
+            )
+        )
     return tuple(out)
 
 
@@ -274,7 +314,13 @@ class TemplateGrid:
 
     @property
     def heldout(self) -> bool:
-        return self.id in HELDOUT.get(self.cls, ())
+        return self.cls in NOVEL_CLASSES or self.id in HELDOUT.get(self.cls, ())
+
+    @property
+    def native_abs_mag(self) -> float:
+        """Rest-frame B AB magnitude at maximum of the grid as stored, meaningful only for
+        grids in physical units (F_lambda at 10 pc: physics models, Kasen+17)."""
+        return float(-2.5 * np.log10(max(self.bcurve.max(), 1e-300)) - 48.6)
 
 
 # --------------------------------------------------------------------------- directories
@@ -358,6 +404,40 @@ def _read_ascii_grid(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return phase, wave, np.clip(flux, 0.0, None)
 
 
+def _read_fits_image(path: Path, peak_row: int = 14):
+    """snpy-style FITS image (rows = days, columns = wavelength via CRVAL/CDELT) -> (phase,
+    wave, flux). Phase = day - ``peak_row`` (the Nugent 91bg file: days 1..114, B peak ~ day
+    14, i.e. -13..+100; the exact zero does not matter, the B peak is measured)."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        h, data = hdul[0].header, np.asarray(hdul[0].data, dtype=np.float64)
+    wave = h["CRVAL1"] + h["CDELT1"] * (np.arange(data.shape[1]) + 1 - h["CRPIX1"])
+    day = h["CRVAL2"] + h["CDELT2"] * (np.arange(data.shape[0]) + 1 - h["CRPIX2"])
+    return day - peak_row, wave, np.clip(data, 0.0, None)
+
+
+def _read_kasen17(path: Path):
+    """Kasen+17 HDF5 (gzip'd): time [s], nu [Hz], Lnu [erg/s/Hz] -> (phase [d since merger],
+    wave [A], F_lambda at 10 pc [erg/s/cm^2/A]). Rows at t <= 0 (all zero) are dropped.
+    Needs ``h5py``."""
+    import gzip
+    import io
+
+    import h5py
+
+    with h5py.File(io.BytesIO(gzip.decompress(path.read_bytes())), "r") as f:
+        t = np.asarray(f["time"][:], np.float64) / 86400.0
+        nu = np.asarray(f["nu"][:], np.float64)
+        lnu = np.asarray(f["Lnu"][:], np.float64)
+    keep = t > 0
+    order = np.argsort(nu)[::-1]  # increasing wavelength
+    wave = 2.99792458e18 / nu[order]
+    flam = lnu[keep][:, order] * 2.99792458e18 / wave[None, :] ** 2  # per Angstrom
+    flam /= 4 * np.pi * 3.0857e19**2  # at 10 pc
+    return t[keep], wave, np.clip(flam, 0.0, None)
+
+
 def _salt_grids(tarball: Path, name: str) -> dict[str, np.ndarray]:
     """M0, M1 and the colour law of a SALT2/3 model on :data:`REST_WAVE` (via sncosmo)."""
     import sncosmo
@@ -417,6 +497,10 @@ def _load_raw(info: TemplateInfo, root: Path) -> dict[str, np.ndarray]:
         import sncosmo
 
         phase, wave, flux = sncosmo.read_griddata_fits(str(path))
+    elif info.family == "nugent-fits":
+        phase, wave, flux = _read_fits_image(path)
+    elif info.family == "kasen17":
+        phase, wave, flux = _read_kasen17(path)
     else:
         phase, wave, flux = _read_ascii_grid(path)
     phase, grid, wmin, wmax = _resample(phase, wave, flux)
@@ -480,6 +564,7 @@ def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
     phase, flux = np.asarray(data["phase"], np.float64), np.asarray(data["flux"], np.float64)
     if info.family != "salt":
         phase, flux = _refine_phase(phase, flux)
+    meta = {"abs_mag_native": True} if info.family == "kasen17" else {}
     grid = TemplateGrid(
         id=info.id,
         cls=info.cls,
@@ -493,6 +578,7 @@ def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
         citation=info.citation,
         m1=data.get("m1"),
         colorlaw=data.get("colorlaw"),
+        meta=meta,
     )
     grid.peak_phase = peak_phase_of(grid.phase, grid.flux)[0]
     return grid

@@ -221,6 +221,11 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
         model = head(MavenConfig.from_preset(config.preset), **settings)
         processor = MavenProcessor(**config.processor)
     else:
+        if not (Path(config.model) / "config.json").is_file():
+            raise ConfigError(
+                f"pre-trained model folder {config.model!r} not found (no config.json): run "
+                "maven pretrain, or give --model / model: a save_pretrained folder"
+            )
         model = head.from_pretrained(config.model, **settings)
         processor = MavenProcessor.from_pretrained(config.model)
     return model, processor
