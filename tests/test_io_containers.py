@@ -155,7 +155,7 @@ def test_pplus_container_merges_surveys(tmp_path):
     assert (sn.ra, sn.dec, sn.mwebv) == (10.0, -20.0, 0.03)
     assert sn.aliases == ["2099x"]
     assert sn.meta["surveys"] == ["Foundation_DJ17", "SWIFT"]
-    assert sn.meta["unplaceable_bands"] == ["SWIFT:Q"] and sn.meta["t_peak_mjd"] == 60010.0
+    assert sn.meta["unplaceable_bands"] == {"Q@SWIFT": 1} and sn.meta["t_peak_mjd"] == 60010.0
     assert sn.skipped == {"unplaceable band": 1}
     (spec,) = sn.spectra
     assert (spec.mjd, spec.instrument, spec.flux_unit) == (60005.0, "Keck1 - LRIS", "erg/s/cm2/A")

@@ -173,7 +173,7 @@ def test_unplaceable_letters_are_counted_not_guessed():
     sn = snana.parse_snana(snana_text(rows, SURVEY="SWIFT"), source="t")
     assert sn.lightcurve.band.tolist() == ["swift::v"]
     assert sn.skipped == {"unplaceable band": 2}
-    assert sn.meta["unplaceable_bands"] == ["Q"]
+    assert sn.meta["unplaceable_bands"] == {"Q@SWIFT": 2}
 
 
 def test_unknown_survey_letters_need_survey_context():
@@ -181,7 +181,7 @@ def test_unknown_survey_letters_need_survey_context():
     rows = ["60000 B NULL 100 10", "60001 g NULL 100 10"]
     sn = snana.parse_snana(snana_text(rows, SURVEY="DES"), source="t")
     assert sn.lightcurve.band.tolist() == ["des::g"]
-    assert sn.meta["unplaceable_bands"] == ["B"]
+    assert sn.meta["unplaceable_bands"] == {"B@DES": 1}
     with pytest.raises(FormatError, match="no usable"):
         snana.parse_snana(snana_text(["60000 B NULL 100 10"], SURVEY="NOWHERE"), source="t")
 
@@ -197,7 +197,7 @@ def test_header_comment_mapping():
     rows = ["60000 k NULL 100 10", "60001 n NULL 100 10", "60002 z NULL 100 10"]
     sn = snana.parse_snana(snana_text(rows, SURVEY="NEWCOMBO(CFA4p1)", FILTERS=filters), source="t")
     assert sorted(sn.lightcurve.band.tolist()) == ["cfa4p1::U", "cfa4p1::r"]
-    assert sn.meta["unplaceable_bands"] == ["z"]
+    assert sn.meta["unplaceable_bands"] == {"z@NEWCOMBO(CFA4p1)": 1}
     # an unknown sub-survey gives no system: nothing placed from the comment
     with pytest.raises(FormatError):
         snana.parse_snana(snana_text(rows[:1], SURVEY="X(CFA9)", FILTERS=filters), source="t")

@@ -141,7 +141,8 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
     name = d["name"]
     skipped: dict[str, int] = {}
     phot = d.get("photometry_snana") or {}
-    parts, aliases, surveys, unplaceable = [], [], [], set()
+    parts, aliases, surveys = [], [], []
+    unplaceable: dict[str, int] = {}
     for key, text in phot.items() if isinstance(phot, dict) else []:
         survey = PurePosixPath(str(key)).parent.name or None
         try:
@@ -153,7 +154,8 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
             count(skipped, reason, n)
         parts.append(t)
         surveys.append(survey)
-        unplaceable.update(f"{survey}:{b}" for b in t.meta.get("unplaceable_bands", []))
+        for band, n in t.meta.get("unplaceable_bands", {}).items():
+            unplaceable[band] = unplaceable.get(band, 0) + n
         aliases += [t.header.get(k, "").strip() for k in ("SNID", "IAUC")]
     meta: dict[str, Any] = {
         "surveys": surveys,
@@ -161,7 +163,7 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
         "type_note": d.get("type_note"),
     }
     if unplaceable:
-        meta["unplaceable_bands"] = sorted(unplaceable)
+        meta["unplaceable_bands"] = dict(sorted(unplaceable.items()))
     source = f"{FORMAT_PPLUS}:{path}"
     lc = _merge(parts, name, skipped)
     spectra = _spectra(d.get("spectra"), name, skipped, "wiserep")

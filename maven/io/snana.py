@@ -20,13 +20,14 @@ used too. The survey is the Pantheon+ folder name (``survey=``) or else the ``SU
 For other surveys a letter is placed by :func:`maven.data.bands.resolve_band` only when the
 survey context decides it (the result differs from the context-free reading), since a bare
 ``B`` in an unknown survey may be any filter. Letters that cannot be placed are never guessed:
-their points are dropped and counted as ``"unplaceable band"``, the letters listed in
-``meta["unplaceable_bands"]``.
+their points are dropped and counted as ``"unplaceable band"``, and per letter (with the
+survey) in ``meta["unplaceable_bands"]``.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -394,9 +395,9 @@ def parse_snana_table(text: str, *, source: str, survey: str | None = None) -> S
     else:
         detected = np.ones(len(good), dtype=bool)
     meta = {"survey": used_survey, "filters": header.get("FILTERS")}
-    bad_letters = sorted(b for b, c in placed.items() if c is None)
-    if bad_letters:
-        meta["unplaceable_bands"] = bad_letters
+    bad = Counter(b for b in letters if placed[b] is None)
+    if bad:  # as the other readers: band as written -> points dropped
+        meta["unplaceable_bands"] = {f"{b}@{used_survey}": n for b, n in sorted(bad.items())}
     if unknown:
         meta["unknown_bands"] = sorted(unknown)
     return SnanaTable(
