@@ -135,7 +135,7 @@ def test_heldout_only_draws_heldout_ids():
     "kwargs",
     [
         {"survey": "hst"},
-        {"classes": ("Ia", "TDE")},
+        {"classes": ("Ia", "XRB")},
         {"classes": ()},
         {"heldout": "sometimes"},
         {"cadence": "weekly"},

@@ -112,9 +112,7 @@ def _grid(
     t_s = _TIME * _DAY
     temp, r = _photosphere(np.clip(lum, 1e30, None), t_s, v_kms * 1e5, t_floor)
     flux = _blackbody_grid(lum, temp, r, uv_cut)
-    return _make_grid(
-        tid, cls, subtype, _TIME, flux, "Nicholl+17 (magnetar), Arnett 1982", params
-    )
+    return _make_grid(tid, cls, subtype, _TIME, flux, "Nicholl+17 (magnetar), Arnett 1982", params)
 
 
 def magnetar_grid(

@@ -27,9 +27,10 @@ SALT x1, c: asymmetric Gaussians of Scolnic & Kessler 2016 (ApJL 822 L35, Table 
 (mode, sigma_minus, sigma_plus).
 
 Host dust: A_V ~ Exponential(tau) (Ia tau = 0.33, Kessler+09; CC 0.5; SLSN-I 0.1, Schulze+18
-low-extinction dwarf hosts; TDE, KN and 91bg 0.1: quiescent / early-type hosts), R_V ~ N(3.1, 0.4) clipped to [2, 5]. SALT Ia carry their colour in
-c and get no extra host dust. Milky Way E(B-V) ~ log-normal (median 0.04, sigma_ln 0.8, capped
-at 0.5), R_V = 3.1: sampled, not looked up (no dust map is available offline).
+low-extinction dwarf hosts; TDE, KN and 91bg 0.1: quiescent / early-type hosts), R_V ~
+N(3.1, 0.4) clipped to [2, 5]. SALT Ia carry their colour in c and get no extra host dust.
+Milky Way E(B-V) ~ log-normal (median 0.04, sigma_ln 0.8, capped at 0.5), R_V = 3.1: sampled,
+not looked up (no dust map is available offline).
 
 Redshift: p(z) proportional to dV_c/dz / (1+z) * (1+z)^alpha (Ia alpha = 1.5, Dilday+10;
 core collapse 2.7, Madau & Dickinson 2014 star formation; TDE 0, roughly constant comoving

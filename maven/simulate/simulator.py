@@ -8,6 +8,24 @@ position (uniform within the survey's time span and sky) -> brightness, stretch 
 SNR >= ``snr_detect``). Objects that are not triggered are **re-drawn** (a fresh draw from the
 same random stream), so a shard always holds ``n`` objects; the number of draws is recorded.
 Everything is deterministic per ``(seed, shard)`` (numpy ``Generator`` seeded with both).
+
+Classes: :data:`DEFAULT_CLASSES` (Ia, II, Ibc, IIn, SLSN-I) by default. The novel classes of
+:data:`NOVEL_CLASSES`, for novelty evaluation, are simulated only when listed in
+``SimConfig.classes``; all their templates count as held out and ``heldout`` does not filter them:
+
+* ``"TDE"``: physics (:func:`~maven.simulate.physics.tde_bank`): a ~2-4e4 K blackbody rising
+  over 20-40 d and declining as (1 + t/tau)^-alpha, alpha ~ 5/3, with broad H-alpha / He II
+  bumps; peak M_B ~ N(-20.0, 0.6) (van Velzen+21).
+* ``"KN"``: the Kasen+17 kilonova models of the template directory (``sed/kasen17_kilonova``,
+  needs ``h5py``), else three physics kilonovae (:func:`~maven.simulate.physics.kilonova_bank`);
+  brightness is the model's own (physical units) + N(0, 0.3) mag. ``provenance()["templates"]``
+  says which source was used.
+* ``"Ia-91bg"``: the Nugent 91bg template (``sed/nugent/Nugent_SN91bg_SED.fits.gz``), peak
+  M_B ~ N(-17.6, 0.5); without it :class:`ConfigError` (no stand-in: a stretched normal Ia would
+  not be 91bg-like in its spectra).
+
+Records of novel classes have ``type`` = the class name, ``type_raw`` "TDE", "Kilonova" or
+"SN Ia-91bg", and ``meta["novel_class"] = True``.
 """
 
 from __future__ import annotations
@@ -68,11 +86,18 @@ class SimConfig:
 
     Attributes:
         survey: ``"ztf"`` or ``"lsst"``.
-        classes: classes to simulate; ``class_weights`` (class -> weight) defaults to balanced.
+        classes: classes to simulate, from :data:`DEFAULT_CLASSES` (the default) and the
+            novel classes :data:`NOVEL_CLASSES` ("TDE", "KN", "Ia-91bg"; never simulated
+            unless listed, see the module docstring); ``class_weights`` (class -> weight)
+            defaults to balanced.
         template_dir: the template directory (``None``: ``$MAVEN_TEMPLATE_DIR`` or
             ``../shared/data/templates``); ``use_templates=False`` forces the fallback
             (sncosmo's bundled Hsiao + physics models).
-        heldout: ``"exclude"`` (training sets), ``"only"`` (test sets) or ``"include"``.
+        heldout: ``"exclude"`` (training sets), ``"only"`` (test sets) or ``"include"``;
+            novel classes are held out as a whole and are not filtered.
+        heldout_subtypes: subtypes held out on request on top of :data:`HELDOUT`, e.g.
+            ``("Ic-BL",)``: every template of that subtype counts as held out (``"exclude"``
+            drops them, ``"only"`` draws them; they keep their class, e.g. Ibc).
         cadence: ``"auto"`` (real if present, else synthetic), ``"real"`` or ``"synthetic"``.
         z_min, z_max: redshift range; ``z_max=None`` sets a class-dependent depth from
             ``depth_mag`` (default the survey's) and the bright end of the luminosity function,
@@ -87,7 +112,8 @@ class SimConfig:
         n_spectra: spectra per object; ``spec_phase``: rest-frame days from peak (uniform);
             ``spec_snr``: per-pixel SNR range (log-uniform).
         noiseless: no noise (for checks).
-        max_draws_per_object: give up (MavenError) after this many draws per requested object.
+        max_draws_per_object: give up (MavenError) after this many draws per requested object
+            (times 10 when "KN" is simulated: kilonovae rarely trigger).
     """
 
     survey: str = "ztf"
@@ -96,6 +122,7 @@ class SimConfig:
     template_dir: str | None = None
     use_templates: bool = True
     heldout: str = "exclude"
+    heldout_subtypes: tuple[str, ...] = ()
     cadence: str = "auto"
     z_min: float = 0.005
     z_max: float | None = None
@@ -115,6 +142,8 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
+        hs = self.heldout_subtypes
+        self.heldout_subtypes = (hs,) if isinstance(hs, str) else tuple(hs)
         self.spec_phase = tuple(self.spec_phase)
         self.spec_snr = tuple(self.spec_snr)
         self.validate()
@@ -141,6 +170,8 @@ class SimConfig:
                 bad("class_weights sum to zero")
         if self.heldout not in _HELDOUT_MODES:
             bad(f"heldout must be one of {_HELDOUT_MODES}, got {self.heldout!r}")
+        if not all(isinstance(t, str) and t for t in self.heldout_subtypes):
+            bad(f"heldout_subtypes must be non-empty strings, got {self.heldout_subtypes}")
         if self.cadence not in ("auto", "real", "synthetic"):
             bad(f"cadence must be 'auto', 'real' or 'synthetic', got {self.cadence!r}")
         if not 0 < self.z_min < self.z_cap <= 4.0:
@@ -183,6 +214,7 @@ class SimConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["classes"] = list(self.classes)
+        d["heldout_subtypes"] = list(self.heldout_subtypes)
         d["spec_phase"], d["spec_snr"] = list(self.spec_phase), list(self.spec_snr)
         return d
 
@@ -240,16 +272,25 @@ def _missing_91bg(root: Path | None) -> ConfigError:
     )
 
 
+def _is_held(g: TemplateGrid, heldout_subtypes: tuple[str, ...] = ()) -> bool:
+    return g.heldout or g.subtype in heldout_subtypes
+
+
 @lru_cache(maxsize=8)
 def get_library(
-    template_dir: str | None, classes: tuple[str, ...], heldout: str, use_templates: bool = True
+    template_dir: str | None,
+    classes: tuple[str, ...],
+    heldout: str,
+    use_templates: bool = True,
+    heldout_subtypes: tuple[str, ...] = (),
 ) -> TemplateLibrary:
     """The template library (cached per process). ``template_dir`` must be resolved already.
 
     Physics banks: SLSN-I (magnetars) and TDE always; II/Ibc/IIn/KN when the template directory
     has none (KN also when ``h5py`` is missing); Ia falls back to sncosmo's bundled Hsiao; Ia-91bg
     has no fallback (:class:`ConfigError`). Novel classes are held out as a whole: ``heldout``
-    does not filter their templates."""
+    does not filter their templates. ``heldout_subtypes`` adds whole subtypes to the held-out
+    set (a subtype that no template of ``classes`` has raises :class:`ConfigError`)."""
     root = Path(template_dir) if (template_dir and use_templates) else None
     by_class = _load_class_templates(root, classes)
     need_fallback = any(not by_class[c] for c in classes if c in ("II", "Ibc", "IIn"))
@@ -267,10 +308,17 @@ def get_library(
             raise _missing_91bg(root)
         else:
             by_class[c] = [g for g in fallback if g.cls == c]
+    subtypes = {g.subtype for c in classes for g in by_class[c]}
+    unknown = sorted(set(heldout_subtypes) - subtypes)
+    if unknown:
+        raise ConfigError(
+            f"heldout_subtypes {unknown} match no template of classes {list(classes)}; "
+            f"subtypes here: {sorted(subtypes)}"
+        )
     for c in classes:
         if c in NOVEL_CLASSES:
             continue
-        held = set(HELDOUT.get(c, ()))
+        held = {g.id for g in by_class[c] if _is_held(g, heldout_subtypes)}
         if heldout == "exclude":
             keep = [g for g in by_class[c] if g.id not in held]
         elif heldout == "only":
@@ -290,7 +338,11 @@ def get_library(
 def _resolve(config: SimConfig) -> tuple[str | None, TemplateLibrary, Cadence]:
     tdir = find_template_dir(config.template_dir) if config.use_templates else None
     lib = get_library(
-        str(tdir) if tdir else None, config.classes, config.heldout, config.use_templates
+        str(tdir) if tdir else None,
+        config.classes,
+        config.heldout,
+        config.use_templates,
+        config.heldout_subtypes,
     )
     cad = load_cadence(config.survey, tdir if config.use_templates else None, config.cadence)
     return (str(tdir) if tdir else None), lib, cad
@@ -421,6 +473,15 @@ def _observe(rng, config: SimConfig, cad: Cadence, model: ObjectModel, idx: np.n
     return mjd, bands, flux, err, det
 
 
+#: classes with a low trigger efficiency get a larger draw budget (a kilonova is visible for a
+#: few days: ~0.5 % of LSST draws trigger)
+_DRAW_FACTOR = {"KN": 10}
+
+
+def _draw_factor(classes: tuple[str, ...]) -> int:
+    return max(_DRAW_FACTOR.get(c, 1) for c in classes)
+
+
 def _class_probs(config: SimConfig) -> np.ndarray:
     w = config.class_weights or {}
     p = np.array([float(w.get(c, 1.0)) if w else 1.0 for c in config.classes])
@@ -468,7 +529,7 @@ def simulate(
     positions = _Positions(np.random.default_rng([int(seed), int(shard), 1]), cad)
     out: list[Supernova] = []
     draws = 0
-    limit = max(n, 1) * config.max_draws_per_object
+    limit = max(n, 1) * config.max_draws_per_object * _draw_factor(config.classes)
     cls = None
     while len(out) < n:
         draws += 1
@@ -537,7 +598,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         "subtype": tm.subtype,
         "template": tm.id,
         "template_family": tm.family,
-        "template_heldout": tm.heldout,
+        "template_heldout": _is_held(tm, config.heldout_subtypes),
         "novel_class": cls in NOVEL_CLASSES,
         "survey": config.survey,
         "cadence": cad.source if cad.source == "synthetic" else Path(cad.source).name,
@@ -581,6 +642,7 @@ def provenance(config: SimConfig, seed: int) -> dict:
         "template_dir": tdir,
         "templates": lib.sources,
         "heldout_ids": {c: list(v) for c, v in HELDOUT.items()},
+        "heldout_subtypes": list(config.heldout_subtypes),
         "cadence": cad.source,
         "cadence_visits": cad.n_visits,
     }

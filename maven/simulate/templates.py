@@ -11,6 +11,10 @@ current working directory or the repository (found by walking up from the cwd). 
 only what sncosmo ships in its wheel (the subsampled Hsiao Ia model) plus physics models are
 used (:mod:`maven.simulate.physics`).
 
+Novel classes (:data:`NOVEL_CLASSES`, read only when requested): ``Ia-91bg`` from the Nugent
+91bg FITS image (``sed/nugent/Nugent_SN91bg_SED.fits.gz``) and ``KN`` from the Kasen et al. 2017
+HDF5 spectral time series (``sed/kasen17_kilonova``, F_lambda at 10 pc, needs ``h5py``).
+
 Parsed grids are cached (``.npz``, never pickle) in ``$MAVEN_CACHE_DIR`` or
 ``~/.cache/maven/templates``; SALT tarballs are extracted there too, never into the repository.
 """
