@@ -280,3 +280,17 @@ def test_heldout_class_novelty(sims, tmp_path):
     np.testing.assert_allclose(knn_novelty(q, np.eye(5)[:4], k=2), [1.0], atol=1e-6)
     with pytest.raises(ConfigError, match="not among"):
         heldout_novelty(config, sims, "TDE", tmp_path)
+
+
+def test_embedding_novelty_of_simulated_classes(pretrained, sims):
+    from maven.evaluation.novelty_eval import embedding_novelty
+
+    model = MavenModel.from_pretrained(pretrained)
+    processor = MavenProcessor.from_pretrained(pretrained)
+    tde = simulate(12, seed=5, config=SimConfig.preset("tiny", classes=("TDE",)))
+    out = embedding_novelty(model, processor, sims[:100], sims[100:], tde, k=3)
+    assert out["n_reference"] == 100 and out["per_class"]["TDE"]["n"] == 12
+    assert 0 <= out["overall"]["auroc"] <= 1
+    # copies of reference objects are the least novel of all: AUROC far below 0.5
+    dup = embedding_novelty(model, processor, sims[:100], sims[100:], sims[:20], k=1)
+    assert dup["overall"]["auroc"] < 0.2

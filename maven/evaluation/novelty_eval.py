@@ -24,7 +24,7 @@ import numpy as np
 
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["heldout_novelty", "knn_novelty"]
+__all__ = ["embedding_novelty", "heldout_novelty", "knn_novelty"]
 
 
 def knn_novelty(queries: np.ndarray, reference: np.ndarray, k: int = 10) -> np.ndarray:
@@ -117,6 +117,55 @@ def heldout_novelty(
     (path / "novelty_eval.json").write_text(json.dumps(out, indent=2) + "\n")
     _plot_roc(results, heldout, path / "novelty_roc.png")
     return out
+
+
+def embedding_novelty(
+    model,
+    processor,
+    reference: Sequence,
+    known: Sequence,
+    novel: Sequence,
+    *,
+    modality: str = "photometry",
+    k: int = 10,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """How well the kNN novelty score of a :class:`~maven.models.MavenModel` embedding (e.g.
+    pre-trained only) separates ``novel`` records (classes it never saw, such as the
+    simulator's TDE, KN, Ia-91bg) from unseen ``known`` ones, both scored against
+    ``reference``.
+
+    Returns:
+        ``{"overall": {auroc, precision_at_n}, "per_class": {type: {auroc, precision_at_n,
+        n}}, "n_reference", "n_known"}`` (AUROC of each novel class against all of ``known``).
+    """
+    from maven.search.embed import embed_supernovae
+
+    def emb(records):
+        out = embed_supernovae(model, processor, list(records), progress=progress)
+        has = out[f"has_{modality}"]
+        return out[modality][has], [sn for sn, h in zip(records, has, strict=True) if h]
+
+    ref, _ = emb(reference)
+    q_known, _ = emb(known)
+    q_novel, novel_kept = emb(novel)
+    s_known, s_novel = knn_novelty(q_known, ref, k), knn_novelty(q_novel, ref, k)
+
+    def score(sn_scores: np.ndarray) -> dict:
+        scores = np.concatenate([s_known, sn_scores])
+        flag = np.r_[np.zeros(len(s_known), bool), np.ones(len(sn_scores), bool)]
+        r = _scores("knn", scores, flag)
+        return {"auroc": r["auroc"], "precision_at_n": r["precision_at_n"], "n": len(sn_scores)}
+
+    types = np.array([sn.type for sn in novel_kept])
+    return {
+        "modality": modality,
+        "k": k,
+        "n_reference": len(ref),
+        "n_known": len(s_known),
+        "overall": score(s_novel),
+        "per_class": {t: score(s_novel[types == t]) for t in sorted(set(types.tolist()))},
+    }
 
 
 def _plot_roc(results: list[dict], heldout: str, path: Path) -> None:
