@@ -69,7 +69,8 @@ def test_finetune_writes_a_calibrated_model_that_reloads_exactly(classifier, sim
     np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-6)
     assert np.allclose(a["probabilities"].sum(axis=1), 1.0, atol=1e-5)
     # the calibrated probabilities are the softmax of logits / T
-    p = torch.softmax(torch.from_numpy(a["logits"]) / t, dim=-1).numpy()
+    bias = np.array(json.loads((out / "config.json").read_text())["logit_bias"], np.float32)
+    p = torch.softmax(torch.from_numpy(a["logits"] + bias) / t, dim=-1).numpy()
     np.testing.assert_allclose(a["probabilities"], p, atol=1e-6)
 
 

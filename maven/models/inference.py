@@ -51,10 +51,10 @@ def predict(
     :func:`usable`).
 
     Returns:
-        classification: ``{"logits" (N, K), "probabilities" (N, K; softmax of
-        logits / config.calibration_temperature), "predicted" (N,) class names, "labels" [K names],
-        "embeddings" (N, D)}``; redshift: ``{"redshift" (N,), "redshift_sigma" (N,),
-        "embeddings" (N, D)}``.
+        classification: ``{"logits" (N, K; raw), "probabilities" (N, K; softmax of
+        (logits + config.logit_bias) / config.calibration_temperature), "predicted" (N,)
+        class names, "labels" [K names], "embeddings" (N, D)}``; redshift:
+        ``{"redshift" (N,), "redshift_sigma" (N,), "embeddings" (N, D)}``.
 
     Raises:
         MavenError: not a maven head model, or records without the needed modality.
@@ -87,7 +87,9 @@ def predict(
         names = [model.config.id2label[k] for k in range(model.num_labels)]
         lg = torch.cat(logits).numpy() if logits else np.zeros((0, len(names)), np.float32)
         t = float(model.config.calibration_temperature)
-        probs = torch.softmax(torch.from_numpy(lg) / t, dim=-1).numpy()
+        bias = getattr(model.config, "logit_bias", None)
+        adjusted = lg if bias is None else lg + np.asarray(bias, dtype=lg.dtype)
+        probs = torch.softmax(torch.from_numpy(adjusted) / t, dim=-1).numpy()
         return {
             "logits": lg,
             "probabilities": probs,

@@ -40,6 +40,8 @@ calibration_temperature
                        classification: the temperature fitted on validation data after
                        fine-tuning; :func:`maven.models.inference.predict` divides the
                        logits by it (``forward`` returns raw logits). Default 1.
+logit_bias             classification: K numbers added to the logits before the temperature
+                       (the prior correction fitted after balanced fine-tuning); None: none.
 redshift_sigma_scale   redshift: factor on the predicted sigma, fitted on validation data so
                        that the uncertainties are calibrated; applied by ``forward``.
 =====================  =====================================================================
@@ -111,6 +113,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "class_weights": None,
     "redshift_target": "log1p",
     "calibration_temperature": 1.0,
+    "logit_bias": None,
     "redshift_sigma_scale": 1.0,
 }
 
@@ -212,6 +215,15 @@ def _set_labels(config: MavenConfig) -> None:
                 f"got {w!r}"
             )
         config.class_weights = [float(v) for v in w]
+    b = getattr(config, "logit_bias", None)
+    if b is not None:
+        if (
+            not isinstance(b, (list, tuple))
+            or len(b) != len(id2label)
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in b)
+        ):
+            raise ConfigError(f"logit_bias must be {len(id2label)} finite numbers, got {b!r}")
+        config.logit_bias = [float(v) for v in b]
 
 
 def _mlp(in_features: int, hidden: int, out_features: int, dropout: float) -> nn.Sequential:

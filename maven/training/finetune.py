@@ -207,6 +207,7 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
         "head_dropout": config.head_dropout,
         "freeze_encoder": config.mode != "full",
         "calibration_temperature": 1.0,
+        "logit_bias": None,
         "redshift_sigma_scale": 1.0,
     }
     head = _head_class(config.task)
@@ -449,19 +450,53 @@ def _head_output(model, raw: torch.Tensor, feats: torch.Tensor):
     )
 
 
-def _calibrate(model, processor, val: list, config: FinetuneConfig, device) -> dict:
-    """Fit the temperature (classification) or sigma scale (redshift) on validation data."""
-    from maven.evaluation import expected_calibration_error, fit_temperature
+#: strengths tried for the prior correction (0: keep the balanced training prior, 1: the
+#: training set's own class frequencies)
+PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _calibrate(model, processor, val: list, config: FinetuneConfig, device, counts) -> dict:
+    """Fit on validation data: for classification, the prior correction (logit bias) that
+    maximises macro-F1, then the temperature; for redshift, the sigma scale.
+
+    Balanced training (class cap, loss weights) teaches the head a flat class prior; the
+    correction ``alpha * log(training frequency)`` moves it back towards the real mix, with
+    ``alpha`` chosen on validation among :data:`PRIOR_STRENGTHS`.
+    """
+    from maven.evaluation import classification_metrics, expected_calibration_error, fit_temperature
     from maven.models.inference import predict
 
     pred = predict(model, processor, val, device=device)
     if config.task == "classification":
+        labels = pred["labels"]
         y = model.encode_labels([sn.type for sn in val]).numpy()
+        truth = [labels[k] for k in y]
+        logits = pred["logits"]
+        log_prior = np.log(
+            np.array([counts[c] for c in labels], dtype=float) / sum(counts.values())
+        )
+        log_prior -= log_prior.mean()
+        f1 = {
+            a: classification_metrics(
+                truth, [labels[k] for k in (logits + a * log_prior).argmax(axis=1)], labels=labels
+            )["macro_f1"]
+            for a in PRIOR_STRENGTHS
+        }
+        alpha = max(PRIOR_STRENGTHS, key=lambda a: (f1[a], -a))
+        bias = alpha * log_prior
+        model.config.logit_bias = [float(b) for b in bias]
         before = expected_calibration_error(pred["probabilities"], y)
-        t = fit_temperature(pred["logits"], y)
+        t = fit_temperature(logits + bias, y)
         model.config.calibration_temperature = t
         after = expected_calibration_error(predict(model, processor, val)["probabilities"], y)
-        return {"temperature": t, "val_ece_before": before, "val_ece_after": after}
+        return {
+            "prior_strength": alpha,
+            "val_macro_f1_by_prior_strength": f1,
+            "logit_bias": model.config.logit_bias,
+            "temperature": t,
+            "val_ece_before": before,
+            "val_ece_after": after,
+        }
     z = np.array([sn.redshift for sn in val])
     r = np.abs(z - pred["redshift"]) / pred["redshift_sigma"]
     scale = float(np.clip(np.quantile(r, 0.6827), 0.1, 10.0))
@@ -532,7 +567,7 @@ def finetune(
             raise MavenError("contrastive_steps > 0 needs light-curve + spectrum pairs")
         _contrastive(model, processor, pairs, config, device, log)
     best = _train_epochs(model, processor, train, val, config, device, log)
-    calibration = _calibrate(model, processor, val, config, device)
+    calibration = _calibrate(model, processor, val, config, device, counts)
     model.eval()
     summary = {
         "config": config.to_dict(),
