@@ -312,22 +312,34 @@ def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, 
         p.requires_grad_(r)
 
 
-def _validation_score(model, processor, val: list, y_val: torch.Tensor, task: str, device):
-    """(score to maximise, metrics) on the validation records."""
+@torch.no_grad()
+def _validation_score(model, processor, val, y_val, task: str, device, x_val=None):
+    """(score to maximise, metrics) on the validation records: macro-F1 of the argmax, or
+    minus the Gaussian NLL. ``x_val``: cached embeddings (frozen encoder), run through the
+    head only."""
     from maven.evaluation import classification_metrics
-    from maven.models.inference import predict
 
-    pred = predict(model, processor, val, device=device)
+    was_training = model.training
+    model.eval()
+    if x_val is not None:
+        outs = [_head_output(model, _head_module(model)(x_val), x_val)]
+    else:
+        outs = []
+        for i in range(0, len(val), 128):
+            batch = processor(val[i : i + 128])
+            outs.append(model(**{k: v.to(device) for k, v in batch.items()}))
+    model.train(was_training)
     if task == "classification":
-        names = pred["labels"]
+        names = [model.config.id2label[k] for k in range(model.num_labels)]
+        pred = torch.cat([o.logits for o in outs]).argmax(dim=1).tolist()
         m = classification_metrics(
-            [names[k] for k in y_val.tolist()], pred["predicted"], labels=names
+            [names[k] for k in y_val.tolist()], [names[k] for k in pred], labels=names
         )
-        return m["macro_f1"], {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}, pred
-    z = y_val.numpy()
-    mu, s = np.log1p(pred["redshift"]), pred["redshift_sigma"] / (1 + pred["redshift"])
-    nll = float(np.mean(0.5 * ((np.log1p(z) - mu) / s) ** 2 + np.log(s)))
-    return -nll, {"nll": nll}, pred
+        return m["macro_f1"], {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+    mu = torch.cat([o.mu for o in outs])
+    log_sigma = torch.cat([o.log_sigma for o in outs])
+    nll = float(model._loss(mu, log_sigma, y_val.to(mu.device), None))
+    return -nll, {"nll": nll}
 
 
 def _features(model, processor, records: list, device, batch_size: int = 256) -> torch.Tensor:
@@ -384,8 +396,10 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
     task = config.task
     y_train, y_val = _targets(model, train, task), _targets(model, val, task)
     frozen = config.mode != "full"
+    x_val = None
     if frozen:  # embeddings once; only the head trains
         x_train = _features(model, processor, train, device)
+        x_val = _features(model, processor, val, device)
     head = _head_module(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     head_ids = {id(p) for p in head.parameters()}
@@ -419,7 +433,7 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
             scheduler.step()
             optimizer.zero_grad()
             losses.append(loss.item())
-        score, metrics, _ = _validation_score(model, processor, val, y_val, task, device)
+        score, metrics = _validation_score(model, processor, val, y_val, task, device, x_val)
         record = {"stage": "head", "epoch": epoch + 1, "train_loss": float(np.mean(losses))}
         record.update({f"val_{k}": v for k, v in metrics.items()})
         log(record)
