@@ -295,3 +295,11 @@ def test_embedding_novelty_of_simulated_classes(pretrained, sims):
     # copies of reference objects are the least novel of all: AUROC far below 0.5
     dup = embedding_novelty(model, processor, sims[:100], sims[100:], sims[:20], k=1)
     assert dup["overall"]["auroc"] < 0.2
+
+
+def test_redshift_head_refuses_rest_frame_spectra(pretrained, sims):
+    config = FinetuneConfig(
+        model=str(pretrained), task="redshift", processor={"spectrum_frame": "rest"}
+    )
+    with pytest.raises(ConfigError, match="rest-frame"):
+        finetune(config, sims, progress=False)

@@ -249,3 +249,36 @@ def test_real_objects_process_and_embed(real_data):
         assert torch.isfinite(out.photometry_embeds).all()
         assert torch.isfinite(out.spectrum_embeds).all()
         assert torch.isfinite(out.loss)
+
+
+def test_rest_frame_spectra_put_lines_in_the_same_bins():
+    """spectrum_frame="rest": a line observed at 6150 (1 + z) A lands in the 6150 A bin at
+    every known redshift; without a redshift (or with it hidden) the frame is the observer's."""
+    rest = MavenProcessor(spectrum_bins=256, spectrum_frame="rest")
+    observer = MavenProcessor(spectrum_bins=256)
+
+    def peak_wave(proc, z, known=True):
+        wave = np.linspace(3000, 9800, 1500)
+        flux = 1 + 2 * np.exp(-0.5 * ((wave - 6150 * (1 + z)) / 40) ** 2)
+        spec = Spectrum(wave, flux, np.full(wave.size, 0.05), flux_unit="uncalibrated")
+        out = proc(spectra=[spec], redshifts=[z if known else None], return_tensors="np")
+        assert bool(out["redshift_mask"][0]) is known
+        return 10 ** out["spectrum_wavelength"][0][np.argmax(out["spectrum_values"][0, :, 0])]
+
+    for z in (0.0, 0.1, 0.3):
+        assert peak_wave(rest, z) == pytest.approx(6150, rel=0.01)
+        assert peak_wave(observer, z) == pytest.approx(6150 * (1 + z), rel=0.01)
+    assert peak_wave(rest, 0.3, known=False) == pytest.approx(6150 * 1.3, rel=0.01)
+    # augmentation that hides the redshift also keeps the observer frame
+    hide = MavenProcessor(spectrum_bins=256, spectrum_frame="rest", aug_hide_redshift_probability=1)
+    wave = np.linspace(3000, 9800, 1500)
+    flux = 1 + 2 * np.exp(-0.5 * ((wave - 6150 * 1.3) / 40) ** 2)
+    spec = Spectrum(wave, flux, np.full(wave.size, 0.05), flux_unit="uncalibrated")
+    out = hide(
+        spectra=[spec], redshifts=[0.3], return_tensors="np", augment=np.random.default_rng(0)
+    )
+    assert not out["redshift_mask"][0]
+    peak = 10 ** out["spectrum_wavelength"][0][np.argmax(out["spectrum_values"][0, :, 0])]
+    assert peak == pytest.approx(6150 * 1.3, rel=0.06)  # within the augmentation's stretch
+    with pytest.raises(ConfigError):
+        MavenProcessor(spectrum_frame="comoving")

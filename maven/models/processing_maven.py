@@ -17,7 +17,8 @@ Photometry (one token per observation, at most ``max_tokens``):
 Spectra: one per object, the one observed closest to the light-curve reference time when
 both times are known, else the first (record order); only spectra overlapping the grid
 count. It is resampled onto ``spectrum_bins`` log-spaced bins over
-``[spectrum_wave_min, spectrum_wave_max]`` (observer frame) by inverse-variance weighted
+``[spectrum_wave_min, spectrum_wave_max]`` (observer frame, or rest frame when
+``spectrum_frame="rest"`` and the redshift is known) by inverse-variance weighted
 means; without errors, a constant noise is estimated from the pixel-to-pixel scatter
 (1.4826 MAD of first differences / sqrt 2). Empty bins inside the coverage are linearly
 interpolated unless they lie in a gap wider than ``gap_bins`` bins (masked). Flux and error
@@ -57,6 +58,7 @@ _DEFAULTS: dict[str, Any] = {
     "spectrum_wave_max": 10000.0,
     "spectrum_bins": 512,
     "gap_bins": 4,
+    "spectrum_frame": "observer",
     "extra_band_wavelengths": {},
     # augmentation strengths (used only with ``augment``)
     "aug_max_drop_fraction": 0.5,
@@ -76,6 +78,10 @@ class MavenProcessor:
         spectrum_wave_min, spectrum_wave_max: grid range, observer-frame Angstrom.
         spectrum_bins: number of log-spaced bins (a multiple of the model's patch size).
         gap_bins: empty stretches wider than this many bins are masked, not interpolated.
+        spectrum_frame: ``"observer"`` (default) or ``"rest"``: spectra of objects whose
+            redshift is given (and not hidden by augmentation) are resampled at
+            ``wavelength / (1 + z)``, so lines sit in the same bins at any redshift;
+            ``redshift_mask`` tells the model which frame a spectrum is in.
         extra_band_wavelengths: ``{band name: effective wavelength in A}`` for bands outside
             the registry.
         aug_*: augmentation strengths (only used when ``augment`` is passed).
@@ -130,6 +136,11 @@ class MavenProcessor:
         if self.spectrum_wave_max <= self.spectrum_wave_min:
             raise ConfigError("spectrum_wave_max must exceed spectrum_wave_min")
         self.spectrum_bins = _int(cfg, "spectrum_bins", 2)
+        if cfg["spectrum_frame"] not in ("observer", "rest"):
+            raise ConfigError(
+                f"spectrum_frame must be 'observer' or 'rest', got {cfg['spectrum_frame']!r}"
+            )
+        self.spectrum_frame = cfg["spectrum_frame"]
         self.gap_bins = _int(cfg, "gap_bins", 1)
         extra = cfg["extra_band_wavelengths"]
         if not isinstance(extra, dict) or not all(
@@ -221,15 +232,20 @@ class MavenProcessor:
             )
         items = self._collect(supernovae, lightcurves, spectra, redshifts)
         rng = augment
+        if rng is not None:  # hide redshifts first: the spectrum frame depends on it
+            p_hide = self.aug_hide_redshift_probability
+            items = [(lc, sps, None if rng.random() < p_hide else z) for lc, sps, z in items]
         s = self.aug_max_stretch
         phot, specs = [], []
-        for lc, sps, _ in items:
+        for lc, sps, z in items:
             # one redshift-like stretch per object, shared by its times and wavelengths
             stretch = 1.0 + rng.uniform(-s, s) if rng is not None and s > 0 else 1.0
             p = self._photometry(lc, stretch, rng)
             phot.append(p)
+            if self.spectrum_frame == "rest" and z is not None:
+                stretch /= 1.0 + z
             specs.append(self._spectrum(sps, None if p is None else p[5], stretch, rng))
-        out = self._pad(items, phot, specs, rng)
+        out = self._pad(items, phot, specs)
         if return_tensors == "pt":
             import torch
             from transformers import BatchFeature
@@ -361,14 +377,14 @@ class MavenProcessor:
 
     # ------------------------------------------------------------------ spectra
 
-    def _overlaps(self, s: Spectrum) -> bool:
-        return (
-            s.wavelength[0] < self.spectrum_wave_max and s.wavelength[-1] > self.spectrum_wave_min
-        )
+    def _overlaps(self, s: Spectrum, factor: float = 1.0) -> bool:
+        lo, hi = s.wavelength[0] * factor, s.wavelength[-1] * factor
+        return lo < self.spectrum_wave_max and hi > self.spectrum_wave_min
 
     def _spectrum(self, spectra, t_ref, stretch: float, rng) -> tuple | None:
-        """-> (values (N, 2), mask (N,)) or None."""
-        usable = [s for s in spectra if self._overlaps(s)]
+        """-> (values (N, 2), mask (N,)) or None; wavelengths are multiplied by ``stretch``
+        (augmentation and, for rest-frame spectra, 1 / (1 + z))."""
+        usable = [s for s in spectra if self._overlaps(s, stretch)]
         if not usable:
             return None
         if rng is not None:
@@ -420,7 +436,7 @@ class MavenProcessor:
 
     # ------------------------------------------------------------------ batching
 
-    def _pad(self, items, phot, specs, rng) -> dict[str, np.ndarray]:
+    def _pad(self, items, phot, specs) -> dict[str, np.ndarray]:
         b = len(items)
         length = max([p[4] for p in phot if p is not None] + [1])
         f32 = np.float32
@@ -453,9 +469,7 @@ class MavenProcessor:
                 out["spectrum_values"][i] = s[0]
                 out["spectrum_mask"][i] = s[1]
                 out["has_spectrum"][i] = True
-            if z is not None and not (
-                rng is not None and rng.random() < self.aug_hide_redshift_probability
-            ):
+            if z is not None:
                 out["redshift"][i] = z
                 out["redshift_mask"][i] = True
         return out

@@ -69,7 +69,8 @@ class FinetuneConfig:
         augment: processor augmentations while training (``mode="full"``).
         val_fraction: share of the training groups used to choose the epoch and calibrate.
         patience: stop after this many epochs without a better validation score.
-        processor: processor options when training from scratch.
+        processor: processor options (over the pre-trained folder's own), e.g.
+            ``{spectrum_frame: rest}``.
         seed: initialisation, split, order and augmentations.
         cpu: use the CPU even where an accelerator exists.
     """
@@ -217,7 +218,7 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
         settings["use_redshift_input"] = config.use_redshift_input
     if config.model is None and Path(config.preset).is_dir():  # its architecture, new weights
         model = head(MavenConfig.from_pretrained(config.preset), **settings)
-        processor = MavenProcessor.from_pretrained(config.preset)
+        processor = MavenProcessor.from_pretrained(config.preset, **config.processor)
     elif config.model is None:
         model = head(MavenConfig.from_preset(config.preset), **settings)
         processor = MavenProcessor(**config.processor)
@@ -228,7 +229,9 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
                 "maven pretrain, or give --model / model: a save_pretrained folder"
             )
         model = head.from_pretrained(config.model, **settings)
-        processor = MavenProcessor.from_pretrained(config.model)
+        processor = MavenProcessor.from_pretrained(config.model, **config.processor)
+    if config.task == "redshift" and processor.spectrum_frame == "rest":
+        raise ConfigError("a redshift head cannot read rest-frame spectra: the shift is the answer")
     return model, processor
 
 
