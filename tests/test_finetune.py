@@ -303,3 +303,23 @@ def test_redshift_head_refuses_rest_frame_spectra(pretrained, sims):
     )
     with pytest.raises(ConfigError, match="rest-frame"):
         finetune(config, sims, progress=False)
+
+
+def test_augmented_rows_without_the_head_input_are_left_out():
+    from maven.training.finetune import _with_input
+
+    class Cfg:
+        head_modality = "spectrum"
+
+    class M:
+        config = Cfg()
+
+    batch = {
+        "has_photometry": torch.tensor([True, True, True]),
+        "has_spectrum": torch.tensor([True, False, True]),
+        "spectrum_values": torch.arange(3.0),
+    }
+    kept, y = _with_input(M(), batch, torch.tensor([0, 1, 2]))
+    assert y.tolist() == [0, 2] and kept["spectrum_values"].tolist() == [0.0, 2.0]
+    none = {**batch, "has_spectrum": torch.tensor([False, False, False])}
+    assert _with_input(M(), none, torch.tensor([0, 1, 2]))[1] is None

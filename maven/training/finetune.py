@@ -300,7 +300,9 @@ def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, 
     for step in tqdm(range(config.contrastive_steps), desc="contrastive", leave=False):
         rng = np.random.default_rng([config.seed, 7, step])
         idx = rng.choice(len(pairs), size=bs, replace=False)
-        batch = processor([pairs[i] for i in idx], augment=rng)
+        batch, ok = _with_input(None, processor([pairs[i] for i in idx], augment=rng), None)
+        if ok is None or len(ok) < 2:
+            continue
         batch = {k: v.to(device) for k, v in batch.items()}
         out = maven(**batch)
         loss = loss_fn(out.photometry_embeds, out.spectrum_embeds, maven.logit_scale.exp())
@@ -388,6 +390,21 @@ def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.n
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def _with_input(model, batch: dict, y: torch.Tensor | None) -> tuple[dict, torch.Tensor | None]:
+    """The rows of an augmented batch that still have the head's input (hiding a redshift
+    can move a rest-frame spectrum off the grid); ``(batch, None)`` when none is left.
+    ``model=None``: rows with both a light curve and a spectrum (contrastive pairs)."""
+    mod = "pair" if model is None else model.config.head_modality
+    has_p, has_s = batch["has_photometry"], batch["has_spectrum"]
+    keep = {"photometry": has_p, "spectrum": has_s, "both": has_p | has_s}.get(mod, has_p & has_s)
+    y = torch.zeros(len(keep)) if y is None else y
+    if bool(keep.all()):
+        return batch, y
+    if not bool(keep.any()):
+        return batch, None
+    return {k: v[keep] for k, v in batch.items()}, y[keep]
+
+
 def _head_module(model):
     return model.classifier if hasattr(model, "classifier") else model.regressor
 
@@ -422,14 +439,17 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
         batches = _epoch_batches(train, config, epoch)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
         for s, idx in enumerate(bar):
+            y = y_train[idx]
             if frozen:
                 feats = x_train[idx]
                 out = _head_output(model, head(feats), feats)
             else:
                 rng = np.random.default_rng([config.seed, 13, epoch, s]) if config.augment else None
-                batch = processor([train[i] for i in idx], augment=rng)
+                batch, y = _with_input(model, processor([train[i] for i in idx], augment=rng), y)
+                if y is None:
+                    continue
                 out = model(**{k: v.to(device) for k, v in batch.items()})
-            loss = _loss(model, out, y_train[idx].to(device), task)
+            loss = _loss(model, out, y.to(device), task)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()

@@ -1,0 +1,48 @@
+"""The committed weights load with the public API and give sane predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maven.models import MavenForSupernovaClassification, MavenModel
+from maven.models.inference import predict
+from maven.simulate import SimConfig, simulate
+from maven.training.finetune import load_head
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not (WEIGHTS / "config.json").exists():
+        pytest.skip(f"no shipped weights at {WEIGHTS}")
+    return load_head(WEIGHTS)
+
+
+def test_shipped_classifier_loads_and_predicts_every_modality(shipped):
+    model, processor = shipped
+    assert isinstance(model, MavenForSupernovaClassification)
+    assert list(model.config.id2label.values()) == ["Ia", "II", "Ibc", "IIn", "SLSN-I"]
+    assert model.config.head_modality == "both"
+    sne = simulate(12, seed=3, config=SimConfig.preset("tiny"))
+    light_curve_only = [
+        s.__class__(s.id, lightcurve=s.lightcurve, redshift=s.redshift) for s in sne
+    ]
+    spectrum_only = [s.__class__(s.id, spectra=s.spectra) for s in sne if s.spectra]
+    for records in (sne, light_curve_only, spectrum_only):
+        out = predict(model, processor, records)
+        assert out["probabilities"].shape == (len(records), 5)
+        np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+        assert set(out["predicted"]) <= set(out["labels"])
+    # the fine-tuned towers are a MavenModel for embeddings and search
+    towers = MavenModel.from_pretrained(WEIGHTS)
+    assert towers.config.projection_dim == model.config.projection_dim
+
+
+def test_shipped_model_card_reports_per_class_and_redshift(shipped):
+    card = (WEIGHTS / "README.md").read_text()
+    for needle in ("library_name: transformers", "Per class", "Per redshift bin", "scratch"):
+        assert needle in card, needle
