@@ -48,6 +48,19 @@ def _count_parameters(model_dir: Path) -> int | None:
     return total
 
 
+def _calibration_text(c: dict) -> str:
+    """The calibration fitted on validation data, in words."""
+    if "temperature" in c:
+        prior = (
+            f"prior correction strength {c['prior_strength']}, " if "prior_strength" in c else ""
+        )
+        return (
+            f"Calibration on validation: {prior}temperature {c['temperature']:.3f}; expected "
+            f"calibration error {c['val_ece_before']:.3f} -> {c['val_ece_after']:.3f}."
+        )
+    return f"Calibration on validation: sigma scale {c.get('redshift_sigma_scale', 1.0):.3f}."
+
+
 def _ms(d: dict | None) -> str:
     return "-" if not d else f"{d['mean']:.3f} ± {d['std']:.3f}"
 
@@ -56,7 +69,13 @@ def _crossval_section(cv: dict) -> list[str]:
     task, mod = cv["task"], cv["modality"]
     keys = _HEADLINE[task]
     lines = [
-        f"### {task} from {mod}",
+        f"### {task} from {mod}"
+        + (
+            f" ({frame}-frame spectra)"
+            if mod != "photometry"
+            and (frame := cv["config"].get("processor", {}).get("spectrum_frame", "observer"))
+            else ""
+        ),
         "",
         f"{cv['n']} objects, {cv['n_folds']}-fold cross-validation, stratified by class and "
         "grouped by object (one supernova, under any name in any catalogue, sits in one fold); "
@@ -185,8 +204,8 @@ def write_model_card(
         f"{', '.join(f'{k}: {v}' for k, v in ft['dropped'].items()) or 'none'}.",
         f"* Recipe: mode `{cfg_ft['mode']}`, {cfg_ft['epochs']} epochs at most (best: epoch "
         f"{ft['best']['epoch']}), contrastive steps {cfg_ft['contrastive_steps']}, class cap "
-        f"{cfg_ft['class_cap']}, redshift input {cfg_ft['use_redshift_input']}; calibration "
-        f"{json.dumps(ft['calibration'])}. Full recipe in `finetune_summary.json`.",
+        f"{cfg_ft['class_cap']}, redshift input {cfg_ft['use_redshift_input']}. "
+        f"{_calibration_text(ft['calibration'])} Full recipe in `finetune_summary.json`.",
         f"* Size: {n_params or 'see config.json'} parameters; {ft['wall_time_s'] / 60:.0f} min "
         f"on {ft['device']}.",
         "",
