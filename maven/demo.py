@@ -211,7 +211,7 @@ def demo_finetune(sim: Path, out: Path) -> None:
 
     _section("8. fine-tune a classifier on the pre-trained towers, evaluate on unseen objects")
     config = FinetuneConfig(
-        model=str(out / "pretrain" / "model"), epochs=4, batch_size=32, patience=4
+        model=str(out / "pretrain" / "model"), epochs=15, batch_size=32, patience=15
     )
     model, processor, summary = finetune(
         config, read_dataset(sim), out / "classifier", progress=False
@@ -234,8 +234,9 @@ def demo_finetune(sim: Path, out: Path) -> None:
     print(f"report, confusion matrix, reliability and early-classification plots: {out}/evaluation")
 
 
-def demo_shipped(sim: Path) -> None:
-    """The committed maven-base classifier on simulated objects (it was trained on real ones)."""
+def demo_shipped(sim: Path, data: Path | None) -> None:
+    """The committed maven-base classifier on the user's data (or, without it, on simulated
+    objects, which are unlike the observed supernovae it was trained on)."""
     from maven.models.inference import predict
     from maven.training.finetune import load_head
 
@@ -244,13 +245,17 @@ def demo_shipped(sim: Path) -> None:
         return
     _section(f"9. the shipped classifier {path.name} (trained on observed supernovae)")
     model, processor = load_head(path)
-    sne = read_dataset(sim.parent / "sim_val")[:5]
+    if data is not None:
+        sne = [sn for sn in read_supernovae(data) if sn.lightcurve is not None or sn.spectra][:8]
+    else:
+        sne = read_dataset(sim.parent / "sim_val")[:5]
+        print("(no DATA given: simulated tiny-preset objects, unlike its real training set)")
     pred = predict(model, processor, sne)
     for sn, probs in zip(sne, pred["probabilities"], strict=True):
         top = sorted(zip(pred["labels"], probs, strict=True), key=lambda x: -x[1])[:2]
         shown = ", ".join(f"{c} {p:.2f}" for c, p in top)
-        print(f"  {sn.id} (simulated {sn.type}, z={sn.redshift:.3f}): {shown}")
-    print(f"(model card: {path / 'README.md'})")
+        print(f"  {sn.id} (type {sn.type}, z={sn.redshift}): {shown}")
+    print(f"(model card with cross-validated per-class performance: {path / 'README.md'})")
 
 
 def demo_real(data: Path) -> None:
@@ -277,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_pretrain(sim, out, args.steps)
     demo_search(sim, out)
     demo_finetune(sim, out)
-    demo_shipped(sim)
+    demo_shipped(sim, args.data)
     if args.data:
         demo_real(args.data)
     else:

@@ -76,7 +76,7 @@ def heldout_novelty(
         MavenError: too few records.
     """
     from maven.data.folds import assign_folds
-    from maven.models.inference import predict
+    from maven.models.inference import predict, usable
     from maven.training.finetune import copy_config, finetune, select_supernovae
 
     if config.task != "classification":
@@ -93,6 +93,11 @@ def heldout_novelty(
     train = [sn for sn, f in zip(known, folds, strict=True) if f != 0]
     test = [sn for sn, f in zip(known, folds, strict=True) if f == 0]
     model, processor, summary = finetune(known_cfg, train, progress=progress)
+
+    def with_input(records: list) -> list:
+        return [sn for sn, ok in zip(records, usable(model, processor, records), strict=True) if ok]
+
+    train, test, novel = with_input(train), with_input(test), with_input(novel)
     ref = predict(model, processor, train, progress=progress)["embeddings"]
     queries = test + novel
     pred = predict(model, processor, queries, progress=progress)
