@@ -400,11 +400,9 @@ def _cmd_novelty(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
-    """The input arguments shared by commands that read data with ``read_supernovae``."""
-    parser.add_argument("path", type=Path)
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``read_supernovae`` and ``--json``."""
     parser.add_argument("--format", default=None, help="force a reader (default: guess)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument(
         "--assume-mag-err",
         type=float,
@@ -412,20 +410,19 @@ def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MAG",
         help="OSC: assume this error for magnitudes published without one",
     )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
+    """A positional ``path`` (any readable data) and the reader options."""
+    parser.add_argument("path", type=Path)
+    _add_reader_options(parser)
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data PATH`` (any readable data) and the reader options."""
     parser.add_argument("--data", required=True, help="any readable data (files or a dataset)")
-    parser.add_argument("--format", default=None, help="force a reader (default: guess)")
-    parser.add_argument(
-        "--assume-mag-err",
-        type=float,
-        default=None,
-        metavar="MAG",
-        help="OSC: assume this error for magnitudes published without one",
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_reader_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

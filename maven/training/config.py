@@ -7,7 +7,33 @@ from pathlib import Path
 
 from maven.errors import ConfigError
 
-__all__ = ["DataConfig", "TrainingConfig"]
+__all__ = ["DataConfig", "TrainingConfig", "config_from_yaml"]
+
+
+def config_from_yaml(cls, path: str | Path, what: str, overrides: dict):
+    """A dataclass config ``cls`` from a YAML mapping, with ``overrides`` (those not
+    ``None``) replacing its keys.
+
+    Raises:
+        ConfigError: unreadable file, not a mapping, unknown keys or bad values.
+    """
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {what} config {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(cls)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 @dataclass
@@ -109,23 +135,7 @@ class TrainingConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainingConfig:
         """Read a YAML recipe; keyword ``overrides`` replace top-level keys."""
-        import yaml
-
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        try:
-            return cls(**raw)
-        except TypeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+        return config_from_yaml(cls, path, "training", overrides)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""

@@ -29,7 +29,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,19 +136,9 @@ class FinetuneConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
         """Read a YAML recipe; keyword ``overrides`` (not ``None``) replace its keys."""
-        import yaml
+        from maven.training.config import config_from_yaml
 
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read fine-tuning config {path}: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}")
-        return cls(**raw)
+        return config_from_yaml(cls, path, "fine-tuning", overrides)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""
