@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from maven.data.photometry import AB_ZEROPOINT
+from maven.data.photometry import flux_to_mag
 from maven.errors import MavenError
+from maven.evaluation.calibration import apply_temperature
 
 __all__ = [
     "EARLY_DAYS",
@@ -64,7 +65,7 @@ def peak_magnitude(sn) -> float:
     if lc is None:
         return float("nan")
     flux = lc.flux[lc.detected & (lc.flux > 0)]
-    return float(AB_ZEROPOINT - 2.5 * np.log10(flux.max())) if flux.size else float("nan")
+    return float(flux_to_mag(flux.max())) if flux.size else float("nan")
 
 
 def restrict_modality(supernovae: Sequence, modality: str) -> list:
@@ -104,11 +105,6 @@ def truncate(sn, days: float):
     )
     spectra = [s for s in sn.spectra if s.mjd is not None and s.mjd <= cut]
     return dataclasses.replace(sn, lightcurve=short, spectra=spectra)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def early_scores(
@@ -172,7 +168,7 @@ def score_predictions(
         if predictions.get("logits") is not None:
             idx = np.array([labels.index(t) for t in truth])
             m["ece_uncalibrated"] = expected_calibration_error(
-                _softmax(np.asarray(predictions["logits"])), idx
+                apply_temperature(predictions["logits"], 1.0), idx
             )
         audit = bias_audit(
             truth,
@@ -201,16 +197,16 @@ def evaluable(model, processor, supernovae: Sequence) -> tuple[list, dict[str, i
     """The records ``model`` can be scored on (known class or a redshift, and the modality
     its head needs), and why the others were dropped (reason -> count)."""
     from maven.models.inference import usable
+    from maven.training.finetune import missing_target
 
     is_cls = hasattr(model, "classifier")
+    task = "classification" if is_cls else "redshift"
+    known = set(model.config.label2id) if is_cls else set()
     dropped: Counter = Counter()
     records = []
-    known = set(model.config.label2id) if is_cls else set()
     for sn in supernovae:
-        if is_cls and sn.type not in known:
-            dropped["no type" if sn.type is None else f"type {sn.type} not in classes"] += 1
-        elif not is_cls and sn.redshift is None:
-            dropped["no redshift"] += 1
+        if reason := missing_target(sn, task, known):
+            dropped[reason] += 1
         else:
             records.append(sn)
     ok = usable(model, processor, records) if records else np.zeros(0, bool)
@@ -299,7 +295,7 @@ def write_evaluation(
         labels = predictions["labels"]
         y = np.array([labels.index(t) for t in predictions["true"]])
         probs = np.asarray(predictions["probabilities"])
-        raw = _softmax(np.asarray(predictions["logits"])) if "logits" in predictions else None
+        raw = apply_temperature(predictions["logits"], 1.0) if "logits" in predictions else None
         plots.plot_confusion_matrix(m, path=out / "confusion_matrix.png")
         plots.plot_reliability_diagram(
             probs if raw is None else raw,

@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from maven.data.photometry import flux_to_mag
 from maven.data.records import LightCurve, Supernova
 from maven.errors import MavenError
 
@@ -97,7 +98,6 @@ WAVELENGTH_EDGES: tuple[float, ...] = (3800.0, 5000.0, 6000.0, 7200.0, 10000.0)
 #: A point counts as a detection when ``detected`` and ``flux / flux_err >= SNR_DETECT``.
 SNR_DETECT = 3.0
 
-_AB_ZP = 23.9
 _PER_BIN = ("peak_mag", "peak_time", "rise_time", "dm15", "dm30", "n_det", "half_width")
 _PAIRS = [(a, b) for i, a in enumerate(WAVELENGTH_BINS) for b in WAVELENGTH_BINS[i + 1 :]]
 
@@ -121,10 +121,6 @@ def _bin_of_band(name: str) -> int:
     except MavenError:
         return -1
     return int(np.searchsorted(WAVELENGTH_EDGES, wave, side="right"))
-
-
-def _mag(flux: np.ndarray | float) -> np.ndarray | float:
-    return _AB_ZP - 2.5 * np.log10(flux)
 
 
 def _merge_times(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +196,7 @@ def lightcurve_features(lc: LightCurve, redshift: float | None = None) -> np.nda
     put("duration", float(t[det].max()) - t_first)
     i_peak = int(np.flatnonzero(det)[np.argmax(f[det])])
     t_peak = float(t[i_peak])
-    put("peak_mag", float(_mag(f[i_peak])))
+    put("peak_mag", float(flux_to_mag(f[i_peak])))
     put("rise_time", t_peak - t_first)
     nondet = ~det
     if nondet.any():
@@ -217,12 +213,12 @@ def lightcurve_features(lc: LightCurve, redshift: float | None = None) -> np.nda
             continue
         tb, fb = t[sel], f[sel]
         j = int(np.argmax(fb))
-        tp, mp = float(tb[j]), float(_mag(fb[j]))
+        tp, mp = float(tb[j]), float(flux_to_mag(fb[j]))
         put(f"{name}_n_det", float(sel.sum()))
         put(f"{name}_peak_mag", mp)
         put(f"{name}_peak_time", tp - t_first)
         put(f"{name}_rise_time", tp - float(tb.min()))
-        tt, mm = _merge_times(tb, _mag(fb))
+        tt, mm = _merge_times(tb, flux_to_mag(fb))
         put(f"{name}_dm15", _interp(tt, mm, tp + 15.0) - mp)
         put(f"{name}_dm30", _interp(tt, mm, tp + 30.0) - mp)
         put(f"{name}_half_width", _half_width(*_merge_times(tb, fb)))

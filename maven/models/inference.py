@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from maven.errors import MavenError
+from maven.evaluation.calibration import apply_temperature
 from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
 
 __all__ = ["predict", "usable"]
@@ -86,10 +87,10 @@ def predict(
     if isinstance(model, MavenForSupernovaClassification):
         names = [model.config.id2label[k] for k in range(model.num_labels)]
         lg = torch.cat(logits).numpy() if logits else np.zeros((0, len(names)), np.float32)
-        t = float(model.config.calibration_temperature)
         bias = getattr(model.config, "logit_bias", None)
         adjusted = lg if bias is None else lg + np.asarray(bias, dtype=lg.dtype)
-        probs = torch.softmax(torch.from_numpy(adjusted) / t, dim=-1).numpy()
+        t = float(model.config.calibration_temperature)
+        probs = apply_temperature(adjusted, t) if len(lg) else np.zeros_like(adjusted)
         return {
             "logits": lg,
             "probabilities": probs,

@@ -148,6 +148,16 @@ class FinetuneConfig:
 # ---------------------------------------------------------------------- data
 
 
+def missing_target(sn, task: str, classes) -> str | None:
+    """Why ``sn`` has no target for ``task`` (a type among ``classes``, or a redshift), or
+    ``None`` when it has one."""
+    if task == "classification" and sn.type not in classes:
+        return "no type" if sn.type is None else f"type {sn.type} not in classes"
+    if task == "redshift" and sn.redshift is None:
+        return "no redshift"
+    return None
+
+
 def select_supernovae(supernovae: Sequence, config: FinetuneConfig) -> tuple[list, dict[str, int]]:
     """The records that can train or test ``config``'s head, and why others were dropped
     (reason -> count). A spectrum counts if it exists; one off the processor's wavelength
@@ -155,10 +165,8 @@ def select_supernovae(supernovae: Sequence, config: FinetuneConfig) -> tuple[lis
     keep, dropped = [], Counter()
     classes = set(map(str, config.classes))
     for sn in supernovae:
-        if config.task == "classification" and sn.type not in classes:
-            dropped["no type" if sn.type is None else f"type {sn.type} not in classes"] += 1
-        elif config.task == "redshift" and sn.redshift is None:
-            dropped["no redshift"] += 1
+        if reason := missing_target(sn, config.task, classes):
+            dropped[reason] += 1
         elif config.modality == "photometry" and sn.lightcurve is None:
             dropped["no light curve"] += 1
         elif config.modality == "spectrum" and not sn.spectra:
@@ -345,23 +353,11 @@ def _validation_score(model, processor, val, y_val, task: str, device, x_val=Non
     return -nll, {"nll": nll}
 
 
-def _features(model, processor, records: list, device, batch_size: int = 256) -> torch.Tensor:
-    feats = []
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(records), batch_size):
-            batch = processor(records[i : i + batch_size])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            feats.append(model.embed(**_embed_inputs(model, batch)).float())
-    return torch.cat(feats)
+def _features(model, processor, records: list, device) -> torch.Tensor:
+    """The head's input features of ``records`` (deterministic, no augmentation)."""
+    from maven.models.inference import predict
 
-
-def _embed_inputs(model, batch: dict) -> dict:
-    """The processor batch as :meth:`MavenHeadModel.embed` receives it from ``forward``."""
-    uses_z = getattr(model, "num_labels", None) is not None and model.config.use_redshift_input
-    if not uses_z:
-        batch = {k: v for k, v in batch.items() if k not in ("redshift", "redshift_mask")}
-    return batch
+    return torch.from_numpy(predict(model, processor, records, device=device)["embeddings"])
 
 
 def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.ndarray]:
