@@ -76,7 +76,7 @@ def _feature_predictions(config, train: list, test: list, early_days) -> tuple[d
 
 def _run_fold(method: str, config, train: list, test: list, early_days, progress: bool):
     """(pooled-ready predictions, early list, info) of one method on one fold."""
-    from maven.evaluation.evaluate import early_scores, evaluable
+    from maven.evaluation.evaluate import evaluable, model_early_scores
     from maven.models.inference import predict
     from maven.training.finetune import finetune
 
@@ -86,14 +86,7 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
     model, processor, summary = finetune(_method_config(config, method), train, progress=progress)
     records, dropped = evaluable(model, processor, test)
     pred = predict(model, processor, records)
-    early = []
-    if config.task == "classification" and config.modality != "spectrum" and early_days:
-        early = early_scores(
-            lambda recs: predict(model, processor, recs)["predicted"],
-            records,
-            pred["labels"],
-            early_days,
-        )
+    early = model_early_scores(model, processor, records, early_days)
     info = {"best": summary["best"], "calibration": summary["calibration"], "dropped": dropped}
     return records, pred, early, info
 

@@ -36,6 +36,7 @@ __all__ = [
     "early_scores",
     "evaluable",
     "evaluate",
+    "model_early_scores",
     "peak_magnitude",
     "restrict_modality",
     "score_predictions",
@@ -129,6 +130,19 @@ def early_scores(
         keys = ("accuracy", "balanced_accuracy", "macro_f1")
         out.append({"days": d, "n": len(keep), **{k: m[k] for k in keys}})
     return out
+
+
+def model_early_scores(model, processor, supernovae: Sequence, days: Sequence[float]) -> list:
+    """:func:`early_scores` of a classification head that reads photometry; ``[]`` for a
+    redshift head, a spectrum-only head or no ``days``."""
+    from maven.models.inference import predict
+
+    if not hasattr(model, "classifier") or model.config.head_modality == "spectrum" or not days:
+        return []
+    labels = [model.config.id2label[k] for k in range(model.num_labels)]
+    return early_scores(
+        lambda recs: predict(model, processor, recs)["predicted"], supernovae, labels, days
+    )
 
 
 def score_predictions(
@@ -247,13 +261,8 @@ def evaluate(
     m, audit = score_predictions(records, pred, task, train_labels=train_labels)
     if task == "classification":
         m["calibration_temperature"] = float(model.config.calibration_temperature)
-        if model.config.head_modality != "spectrum" and early_days:
-            m["early"] = early_scores(
-                lambda recs: predict(model, processor, recs)["predicted"],
-                records,
-                pred["labels"],
-                early_days,
-            )
+        if early := model_early_scores(model, processor, records, early_days):
+            m["early"] = early
     metrics = {
         "task": task,
         "modality": model.config.head_modality,
