@@ -494,7 +494,12 @@ def _calibrate(model, processor, val: list, config: FinetuneConfig, device, coun
     correction ``alpha * log(training frequency)`` moves it back towards the real mix, with
     ``alpha`` chosen on validation among :data:`PRIOR_STRENGTHS`.
     """
-    from maven.evaluation import classification_metrics, expected_calibration_error, fit_temperature
+    from maven.evaluation import (
+        apply_temperature,
+        classification_metrics,
+        expected_calibration_error,
+        fit_temperature,
+    )
     from maven.models.inference import predict
 
     pred = predict(model, processor, val, device=device)
@@ -519,7 +524,7 @@ def _calibrate(model, processor, val: list, config: FinetuneConfig, device, coun
         before = expected_calibration_error(pred["probabilities"], y)
         t = fit_temperature(logits + bias, y)
         model.config.calibration_temperature = t
-        after = expected_calibration_error(predict(model, processor, val)["probabilities"], y)
+        after = expected_calibration_error(apply_temperature(logits + bias, t), y)
         return {
             "prior_strength": alpha,
             "val_macro_f1_by_prior_strength": f1,
