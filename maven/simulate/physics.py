@@ -1,10 +1,14 @@
 """Physics models -> :class:`~maven.simulate.templates.TemplateGrid`: bolometric light curve
-plus a cooling blackbody photosphere (no spectral lines, except the TDE bumps below).
+plus a cooling blackbody photosphere (no spectral lines, except the SLSN-I features and the
+TDE bumps below).
 
 * SLSN-I: magnetar spin-down powered diffusion (Arnett 1982 integral with the Kasen & Bildsten
   2010 / Woosley 2010 input, gamma-ray leakage and a photospheric temperature floor as in
   Nicholl, Guillochon & Berger 2017, ApJ 850 55; UV suppression below 3000 A as in their
-  eq. 4). Parameters drawn from the Nicholl+17 posterior ranges.
+  eq. 4). Parameters drawn from the Nicholl+17 posterior ranges. With a template directory the
+  blackbody is multiplied, per phase from peak, by the line features (flux / fitted continuum)
+  of one real SLSN-I from the DASH spectra (:mod:`maven.simulate.slsn_features`), normalised
+  to keep the mean F_lambda over 3500-9000 A; without one they stay pure blackbodies.
 * Fallback only (no template directory): Ibc from 56Ni-powered Arnett diffusion, II from a
   plateau (Popov 1993-like constant luminosity) plus a 56Co tail, IIn from a smooth
   power-law rise/decline (CSM interaction); all with cooling blackbodies. Crude, documented
@@ -28,9 +32,12 @@ Novel classes (off by default, for novelty evaluation):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from maven.simulate.templates import REST_WAVE, TemplateGrid, peak_phase_of
+from maven.simulate.slsn_features import DASH_TARBALL, HELDOUT_OBJECTS, load_slsn_features
+from maven.simulate.templates import HELDOUT, REST_WAVE, TemplateGrid, peak_phase_of
 
 __all__ = [
     "magnetar_bank",
@@ -146,10 +153,72 @@ def magnetar_grid(
     return _grid(tid, "SLSN-I", "SLSN-I", lum, v_kms, t_floor, 3000.0, params)
 
 
-def magnetar_bank(n: int = 32, seed: int = 20170) -> list[TemplateGrid]:
+_NO_FEATURES = (
+    "maven.simulate.physics (pure blackbody: no template directory or no DASH SLSN spectra, "
+    "so no SLSN-I spectral features)"
+)
+
+
+def _with_features(g: TemplateGrid, feats, depth: float) -> TemplateGrid:
+    """``g`` times the feature ratio of one real SLSN-I (``feats``, a
+    :class:`~maven.simulate.slsn_features.SlsnFeatures`) at each phase from peak, line depth
+    scaled as ``ratio ** depth``; per phase the mean F_lambda over 3500-9000 A is kept."""
+    ratio = feats.at(g.phase - g.peak_phase) ** depth
+    flux = g.flux * ratio
+    band = (REST_WAVE >= 3500.0) & (REST_WAVE <= 9000.0)
+    before, after = g.flux[:, band].sum(axis=1), flux[:, band].sum(axis=1)
+    flux *= np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)[:, None]
+    meta = dict(g.meta, features=feats.obj, feature_depth=round(depth, 3))
+    meta["feature_phases"] = ",".join(f"{p:+g}" for p in feats.phase)
+    return _make_grid(
+        g.id,
+        g.cls,
+        g.subtype,
+        g.phase,
+        flux,
+        g.citation + "; features of " + feats.obj + " (DASH SLSN spectra, Muthukrishna+19)",
+        meta,
+    )
+
+
+def magnetar_bank(
+    n: int = 32, seed: int = 20170, template_dir: Path | None = None
+) -> list[TemplateGrid]:
     """A fixed bank of ``n`` magnetar models (``magnetar-000``...), parameters drawn once with
     a fixed seed from ranges of the Nicholl+17 SLSN-I posteriors (P ~ 1-6 ms, B ~ 0.1-3e14 G,
-    Mej ~ 2-20 Msun, v ~ 6000-15000 km/s, T_floor ~ 5000-8000 K)."""
+    Mej ~ 2-20 Msun, v ~ 6000-15000 km/s, T_floor ~ 5000-8000 K).
+
+    With a template directory holding the DASH training set, each model's blackbody SED is
+    multiplied by the spectral features of one real SLSN-I
+    (:mod:`maven.simulate.slsn_features`): the held-out ids (``HELDOUT["SLSN-I"]``) take the
+    objects of :data:`~maven.simulate.slsn_features.HELDOUT_OBJECTS` in turn, the others the
+    remaining objects in name order; line depth ``ratio ** d``, d ~ U(0.7, 1.3) from a second
+    fixed seed (the physical parameters do not change). Without one: pure blackbodies."""
+    grids = _magnetar_models(n, seed)
+    feats = load_slsn_features(template_dir)
+    if not feats:
+        for g in grids:
+            g.source = _NO_FEATURES
+            g.meta["features"] = "none (pure blackbody)"
+        return grids
+    held_objs = [o for o in HELDOUT_OBJECTS if o in feats]
+    train_objs = [o for o in feats if o not in HELDOUT_OBJECTS]
+    held_ids = set(HELDOUT.get("SLSN-I", ()))
+    depth_rng = np.random.default_rng(seed + 1)
+    out, n_held, n_train = [], 0, 0
+    for g in grids:
+        if g.id in held_ids and held_objs:
+            obj, n_held = held_objs[n_held % len(held_objs)], n_held + 1
+        else:
+            obj, n_train = train_objs[n_train % len(train_objs)], n_train + 1
+        f = _with_features(g, feats[obj], float(depth_rng.uniform(0.7, 1.3)))
+        f.source = f"maven.simulate.physics + SLSN-I features of {obj} ({DASH_TARBALL})"
+        out.append(f)
+    return out
+
+
+def _magnetar_models(n: int, seed: int) -> list[TemplateGrid]:
+    """The pure-blackbody magnetar models of :func:`magnetar_bank`."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
