@@ -5,9 +5,16 @@ spread function of constant resolving power R (Gaussian smoothing in ln lambda),
 2 pixels per FWHM, cut to the instrument's range, with pixels in strong telluric bands dropped
 and Gaussian noise of a per-spectrum signal-to-noise ratio added (``flux_err`` given).
 
+Optional host-galaxy light (``host_flux``, :mod:`maven.simulate.host`) is added to the model
+before the smoothing and the noise (so the noise model includes it), scaled so that host / SN
+mean F_lambda in the observer window :data:`~maven.simulate.host.HOST_WINDOW` (5500-7000 A) is
+``host_fraction``. An optional chip gap (``chip_gap``, observer A) drops its pixels after the
+noise is drawn, so the random stream does not depend on it.
+
 Instruments (drawn uniformly): ``sim-sedm`` (R ~ 100, 3800-9150 A, like the P60 SEDM used by
-ZTF's Bright Transient Survey) and ``sim-lowres`` (R ~ 300-1000, 3500-9500 A, like long-slit
-classification spectrographs).
+ZTF's Bright Transient Survey; an IFU, no chip gap) and ``sim-lowres`` (R ~ 300-1000,
+3500-9500 A, like long-slit classification spectrographs, with a 30-60 A gap between CCDs or
+at a dichroic, centred at 5000-6500 A, drawn per spectrum: :attr:`SpectrumSpec.chip_gap`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from maven.data.records import Spectrum
+from maven.simulate.host import add_host
 
 __all__ = ["TELLURIC_BANDS", "SpectrumSpec", "observe_spectrum", "INSTRUMENTS"]
 
@@ -32,18 +40,29 @@ TELLURIC_BANDS: tuple[tuple[float, float], ...] = (
 
 @dataclass(frozen=True)
 class SpectrumSpec:
-    """An instrument: name, resolving-power range (log-uniform) and wavelength range."""
+    """An instrument: name, resolving-power range (log-uniform), wavelength range and an
+    optional chip gap ``(centre_min, centre_max, width_min, width_max)`` in A (centre and width
+    uniform, drawn per spectrum by :meth:`draw_chip_gap`)."""
 
     name: str
     r_min: float
     r_max: float
     wave_min: float
     wave_max: float
+    chip_gap: tuple[float, float, float, float] | None = None
+
+    def draw_chip_gap(self, rng: np.random.Generator) -> tuple[float, float] | None:
+        """``(start, end)`` of this spectrum's chip gap (A, rounded to 0.1), or ``None``."""
+        if self.chip_gap is None:
+            return None
+        c0, c1, w0, w1 = self.chip_gap
+        centre, width = rng.uniform(c0, c1), rng.uniform(w0, w1)
+        return round(float(centre - width / 2), 1), round(float(centre + width / 2), 1)
 
 
 INSTRUMENTS: tuple[SpectrumSpec, ...] = (
     SpectrumSpec("sim-sedm", 80.0, 120.0, 3800.0, 9150.0),
-    SpectrumSpec("sim-lowres", 300.0, 1000.0, 3500.0, 9500.0),
+    SpectrumSpec("sim-lowres", 300.0, 1000.0, 3500.0, 9500.0, (5000.0, 6500.0, 30.0, 60.0)),
 )
 
 
@@ -60,13 +79,21 @@ def observe_spectrum(
     meta: dict,
     object_id: str,
     noiseless: bool = False,
+    host_flux: np.ndarray | None = None,
+    host_fraction: float = 0.0,
+    chip_gap: tuple[float, float] | None = None,
 ) -> Spectrum | None:
     """One observed spectrum from a model F_lambda on ``wave_obs`` (observer frame, A).
 
     ``snr`` is the per-pixel signal-to-noise at the median flux; the error has a sky part
-    (constant) and a source part (sqrt of flux). Returns ``None`` when fewer than 50 pixels of
-    the instrument range are covered by the model.
+    (constant) and a source part (sqrt of flux). ``host_flux`` (host-galaxy F_lambda on
+    ``wave_obs``, any scale, e.g. :meth:`~maven.simulate.host.HostDraw.observed`) is added
+    with host / SN = ``host_fraction`` in :data:`~maven.simulate.host.HOST_WINDOW`, before
+    smoothing and noise. Pixels inside ``chip_gap`` (observer A) are dropped. Returns ``None``
+    when fewer than 50 pixels of the instrument range are covered by the model.
     """
+    if host_flux is not None and host_fraction > 0:
+        flux_obs = add_host(wave_obs, flux_obs, host_flux, host_fraction)
     lo = max(wave_range[0], wave_obs[0])
     hi = min(wave_range[1], wave_obs[-1])
     if hi <= lo * 1.05:
@@ -89,6 +116,9 @@ def observe_spectrum(
         return None
     err = fmed / snr * np.sqrt(0.5 + 0.5 * np.abs(smooth) / fmed)
     flux = smooth if noiseless else smooth + err * rng.standard_normal(smooth.size)
+    if chip_gap is not None:  # after the noise draw: the random stream does not depend on it
+        keep = ~((wave >= chip_gap[0]) & (wave <= chip_gap[1]))
+        wave, flux, err = wave[keep], flux[keep], err[keep]
     return Spectrum(
         wave,
         flux,
