@@ -5,7 +5,10 @@ before host extinction. Values (mean, sigma) from volume-limited / bias-correcte
 
 * Ia: Tripp relation M_B = -19.36 - 0.14 x1 + 3.1 c + N(0, 0.10) (alpha, beta, sigma_int as in
   Betoule+14 / Scolnic+18); with the Hsiao template (no c) M_B = -19.26 +- 0.20 with
-  stretch-luminosity -0.14 x1 (Richardson+14, AJ 147 118, normal Ia -19.26).
+  stretch-luminosity -0.14 x1 (Richardson+14, AJ 147 118, normal Ia -19.26). BayeSN
+  realisations (:mod:`maven.simulate.bayesn`) carry their own brightness, M0 + W0 + theta1 W1 +
+  eps of the model file (M20: M_B(AB) = -19.37 at theta1 = eps = 0, with BayeSN's M0 = -19.5 for
+  H0 = 73.24 taken as is), plus the grey offset N(0, SIGMA0 = 0.088).
 * II: -16.9 +- 1.0 (Richardson+14 IIP -16.80 +- 0.97; IIL -17.98 +- 0.90, mixed).
 * Ibc: -17.4 +- 0.9 (Richardson+14 Ibc -17.45 +- 1.12; Drout+11); Ic-BL -18.3 +- 0.6
   (Drout+11, Taddia+19); IIb -17.0 +- 0.6 (Richardson+14 IIb -16.99 +- 0.92).
@@ -125,9 +128,14 @@ def draw_peak_mag(
     x1: float | None = None,
     c: float | None = None,
     native: float | None = None,
+    native_sigma: float | None = None,
 ) -> float:
     """Rest-frame B peak absolute magnitude (before host dust). Classes in
-    :data:`NATIVE_SCATTER` take the template's own magnitude ``native`` when it is given."""
+    :data:`NATIVE_SCATTER` take the template's own magnitude ``native`` when it is given; a
+    template with its own scatter ``native_sigma`` (BayeSN: SIGMA0, the grey offset delta_M)
+    takes ``native`` + N(0, native_sigma)."""
+    if native is not None and native_sigma is not None:
+        return float(native + native_sigma * np.clip(rng.standard_normal(), -3, 3))
     if cls in NATIVE_SCATTER and native is not None:
         return float(native + NATIVE_SCATTER[cls] * np.clip(rng.standard_normal(), -3, 3))
     if cls == "Ia" and c is not None:

@@ -45,6 +45,7 @@ class ObjectParams:
     host_av: float = 0.0
     host_rv: float = 3.1
     mwebv: float = 0.0
+    theta1: float | None = None  # BayeSN shape parameter (bayesn-* templates)
 
     def to_dict(self) -> dict:
         return asdict(self)

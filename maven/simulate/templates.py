@@ -11,6 +11,12 @@ current working directory or the repository (found by walking up from the cwd). 
 only what sncosmo ships in its wheel (the subsampled Hsiao Ia model) plus physics models are
 used (:mod:`maven.simulate.physics`).
 
+BayeSN Ia (:mod:`maven.simulate.bayesn`): a bank of :data:`~maven.simulate.bayesn.BANK_SIZE`
+pre-drawn realisations (theta1, epsilon) of the M20 model of ``sed/bayesn`` on the Hsiao template,
+ids ``bayesn-M20-000`` ...; they need the template directory (absent without it). Members of a
+bank share the draw weight of one template (:func:`pick_template`), so the Ia draw is 1/3
+SALT3-K21, 1/3 SALT2.4, 1/3 BayeSN.
+
 Novel classes (:data:`NOVEL_CLASSES`, read only when requested): ``Ia-91bg`` from the Nugent
 91bg FITS image (``sed/nugent/Nugent_SN91bg_SED.fits.gz``) and ``KN`` from the Kasen et al. 2017
 HDF5 spectral time series (``sed/kasen17_kilonova``, F_lambda at 10 pc, needs ``h5py``).
@@ -25,7 +31,7 @@ import hashlib
 import os
 import tarfile
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,8 @@ __all__ = [
     "cache_dir",
     "load_template",
     "available_templates",
+    "pick_template",
+    "template_weights",
 ]
 
 #: Common rest-frame wavelength grid (Angstrom) of every template grid.
@@ -51,7 +59,7 @@ REST_WAVE = np.arange(1000.0, 12000.0 + 1e-6, 10.0)
 #: Template ids held out of training (``heldout="exclude"``, the default, never draws them;
 #: ``heldout="only"`` draws nothing else). A few per class, chosen to span subtypes.
 HELDOUT: dict[str, tuple[str, ...]] = {
-    "Ia": ("hsiao",),
+    "Ia": ("hsiao", "bayesn-M20-022", "bayesn-M20-024"),
     "II": ("snana-SDSS-018109", "sako-SDSS-001472", "v19-SN2013fs"),
     "Ibc": ("snana-SDSS-014492", "v19-SN1998bw", "v19-SN2011ei"),
     "IIn": ("snana-SDSS-013449", "v19-SN2010al"),
@@ -82,7 +90,7 @@ class TemplateInfo:
     id: str
     cls: str  # maven class (Ia, II, Ibc, IIn, SLSN-I; novel: KN, Ia-91bg)
     subtype: str  # e.g. "IIP", "Ic-BL"
-    family: str  # hsiao, salt, snana, pierel, sako, v19, nugent, nugent-fits, kasen17
+    family: str  # hsiao, salt, bayesn, snana, pierel, sako, v19, nugent, nugent-fits, kasen17
     relpath: str  # path inside the template directory
     citation: str
 
@@ -97,7 +105,11 @@ _CITE = {
     "salt2": "Guy et al. 2007/2010 (SALT2.4, Betoule+14 training)",
     "salt3": "Kenworthy et al. 2021 ApJ 923 265 (SALT3-K21)",
     "kasen17": "Kasen et al. 2017 Nature 551 80 (kilonova models)",
+    "bayesn": "Mandel et al. 2022 MNRAS 510 3939 (BayeSN M20); Thorp et al. 2021 MNRAS 508 4310",
 }
+
+#: BayeSN model whose realisation bank is catalogued (see :mod:`maven.simulate.bayesn`).
+BAYESN_BANK_MODEL = "M20"
 
 
 def _build_catalog() -> tuple[TemplateInfo, ...]:
@@ -106,6 +118,11 @@ def _build_catalog() -> tuple[TemplateInfo, ...]:
         TemplateInfo("salt2-4", "Ia", "Ia", "salt", "sed/salt/salt2-4.tar.gz", _CITE["salt2"]),
         TemplateInfo("hsiao", "Ia", "Ia", "hsiao", "sed/hsiao/Hsiao_SED_V3.fits", _CITE["hsiao"]),
     ]
+    from maven.simulate.bayesn import bank_ids
+
+    for tid in bank_ids(BAYESN_BANK_MODEL):
+        rel = f"sed/bayesn/{BAYESN_BANK_MODEL}_model/BAYESN.YAML"
+        out.append(TemplateInfo(tid, "Ia", "Ia", "bayesn", rel, _CITE["bayesn"]))
     snana = {
         "Ic": "004012 013195 014475 015475",
         "Ib": "000020 002744 014492 019323",
@@ -497,6 +514,10 @@ def _load_raw(info: TemplateInfo, root: Path) -> dict[str, np.ndarray]:
         raise MavenError(f"template {info.id}: {path} is missing")
     if info.family == "salt":
         return _salt_grids(path, info.id)
+    if info.family == "bayesn":
+        from maven.simulate.bayesn import load_bank_member
+
+        return load_bank_member(info.id, path, root)
     if info.family == "hsiao":
         import sncosmo
 
@@ -513,7 +534,12 @@ def _load_raw(info: TemplateInfo, root: Path) -> dict[str, np.ndarray]:
 
 def _cache_key(info: TemplateInfo, path: Path) -> str:
     st = path.stat()
-    h = hashlib.sha256(f"v2|{info.id}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()
+    key = f"v2|{info.id}|{st.st_size}|{int(st.st_mtime)}"
+    if info.family == "bayesn":  # also depends on the bank construction
+        from maven.simulate.bayesn import CACHE_VERSION
+
+        key += f"|{CACHE_VERSION}"
+    h = hashlib.sha256(key.encode()).hexdigest()
     return h[:16]
 
 
@@ -569,6 +595,15 @@ def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
     if info.family != "salt":
         phase, flux = _refine_phase(phase, flux)
     meta = {"abs_mag_native": True} if info.family == "kasen17" else {}
+    if info.family == "bayesn":  # F_lambda at 10 pc incl. theta1 / eps; truth for the records
+        meta = {
+            "abs_mag_native": True,
+            "bank": f"bayesn-{info.id.split('-')[1]}",
+            "theta1": float(data["theta1"]),
+            "sigma0": float(data["sigma0"]),
+            "M0": float(data["m0"]),
+            "native_sigma": float(data["sigma0"]),
+        }
     grid = TemplateGrid(
         id=info.id,
         cls=info.cls,
@@ -612,6 +647,35 @@ def load_builtin_hsiao() -> TemplateGrid:
     )
     g.peak_phase = peak_phase_of(g.phase, g.flux)[0]
     return g
+
+
+def template_weights(grids: list[TemplateGrid]) -> np.ndarray | None:
+    """Draw probabilities of ``grids`` (one class): every template counts once, except the
+    members of a bank (``meta["bank"]``, e.g. the BayeSN realisations), which share the weight
+    of one template. ``None`` when that is uniform (no banks)."""
+    cdf = _template_cdf(tuple(g.meta.get("bank") for g in grids))
+    return None if cdf is None else np.diff(cdf, prepend=0.0)
+
+
+@lru_cache(maxsize=64)
+def _template_cdf(banks: tuple[str | None, ...]) -> np.ndarray | None:
+    if not any(banks):
+        return None
+    size: dict[str, int] = {}
+    for b in banks:
+        if b:
+            size[b] = size.get(b, 0) + 1
+    cdf = np.cumsum([1.0 / size[b] if b else 1.0 for b in banks])
+    return cdf / cdf[-1]
+
+
+def pick_template(rng: np.random.Generator, grids: list[TemplateGrid]) -> int:
+    """Index of the template drawn from ``grids`` with :func:`template_weights` (one uniform
+    variate; without banks a uniform ``rng.integers``, the stream of earlier versions)."""
+    cdf = _template_cdf(tuple(g.meta.get("bank") for g in grids))
+    if cdf is None:
+        return int(rng.integers(len(grids)))
+    return int(min(np.searchsorted(cdf, rng.random(), side="right"), len(grids) - 1))
 
 
 def available_templates(root: Path | None) -> list[TemplateInfo]:
