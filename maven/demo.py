@@ -142,6 +142,10 @@ def demo_simulate(out: Path, n: int) -> Path:
     plot_supernova(example, out / "simulated_ia.png")
     truth = {k: example.meta[k] for k in ("template", "z", "peak_abs_mag", "host_av")}
     print(f"a simulated Ia, truth {truth}; plot: {out / 'simulated_ia.png'}")
+    spec = example.spectra[0].meta
+    host = spec.get("host_template")
+    host_text = f"host {host} at {spec['host_fraction']:.0%} of the SN flux" if host else "no host"
+    print(f"its spectrum: {example.spectra[0].instrument}, {host_text} (built-in host shapes)")
     return path
 
 

@@ -28,6 +28,8 @@ KASEN = TEMPLATES / "sed" / "kasen17_kilonova"
 
 
 def _tiny(classes, **kw) -> SimConfig:
+    # forced photometry: the shape checks need every visit (alert light curves: detections only)
+    kw.setdefault("photometry", "forced")
     return SimConfig.preset("tiny", classes=classes, noiseless=True, n_spectra=0, **kw)
 
 
@@ -38,7 +40,7 @@ def _with_templates(classes, **kw) -> SimConfig:
         cadence="synthetic",
         noiseless=True,
         n_spectra=0,
-        **kw,
+        **{"photometry": "forced", **kw},
     )
 
 

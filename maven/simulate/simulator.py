@@ -1,11 +1,16 @@
 """The simulator: configuration, template library, per-object draws, shards in parallel.
 
 Per object: class (balanced by default, fixed per output slot so that the *triggered* sample
-has the requested mix) -> template (uniform within the class, held-out ids
-excluded by default) -> redshift (volumetric rate to a class-dependent depth), peak time and sky
-position (uniform within the survey's time span and sky) -> brightness, stretch / x1, c, dust
--> the visits the survey made there -> noisy fluxes -> trigger (>= ``min_detections`` points at
-SNR >= ``snr_detect``). Objects that are not triggered are **re-drawn** (a fresh draw from the
+has the requested mix) -> template (uniform within the class, a bank of realisations such as
+the BayeSN Ia counting as one template; held-out ids excluded by default) -> redshift
+(volumetric rate to a class-dependent depth), peak time and sky position (uniform within the
+survey's time span and sky) -> brightness, stretch / x1, c (BayeSN: theta1), dust
+-> the visits the survey made there (fields whose footprint holds the position: ZTF's CCD
+mosaic with its gaps, Rubin's circle; :mod:`maven.simulate.survey`) -> noisy fluxes (forced or
+alert photometry, ``SimConfig.photometry``) -> trigger (>= ``min_detections`` points at
+SNR >= ``snr_detect``, two of them >= ``min_detection_gap_days`` apart: the 30-minute rule)
+-> the light curve (alert photometry: the detections in the public alert bands only; forced:
+every visit). Objects that are not triggered are **re-drawn** (a fresh draw from the
 same random stream), so a shard always holds ``n`` objects; the number of draws is recorded.
 Everything is deterministic per ``(seed, shard)`` (numpy ``Generator`` seeded with both).
 
@@ -45,10 +50,18 @@ from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
 from maven.errors import ConfigError, MavenError
 from maven.simulate import population as pop
+from maven.simulate.host import draw_host, get_host_library
 from maven.simulate.physics import fallback_bank, kilonova_bank, magnetar_bank, tde_bank
 from maven.simulate.sources import ObjectModel, ObjectParams, band_info
 from maven.simulate.spectra import INSTRUMENTS, observe_spectrum
-from maven.simulate.survey import SURVEYS, Cadence, load_cadence, photometric_noise
+from maven.simulate.survey import (
+    SURVEYS,
+    Cadence,
+    first_per_night,
+    load_cadence,
+    passes_trigger,
+    photometric_noise,
+)
 from maven.simulate.templates import (
     CATALOG,
     HELDOUT,
@@ -58,6 +71,7 @@ from maven.simulate.templates import (
     find_template_dir,
     load_builtin_hsiao,
     load_template,
+    pick_template,
 )
 
 __all__ = [
@@ -75,6 +89,7 @@ __all__ = [
 
 DEFAULT_CLASSES = ("Ia", "II", "Ibc", "IIn", "SLSN-I")
 _HELDOUT_MODES = ("exclude", "include", "only")
+_PHOTOMETRY = ("auto", "forced", "alert")
 _DEG = math.pi / 180.0
 #: margin (mag) of the cheap trigger pre-filter in :func:`_visits`
 PREFILTER_MARGIN_MAG = 1.0
@@ -102,15 +117,43 @@ class SimConfig:
         z_min, z_max: redshift range; ``z_max=None`` sets a class-dependent depth from
             ``depth_mag`` (default the survey's) and the bright end of the luminosity function,
             capped at ``z_cap``.
-        min_detections, snr_detect: trigger rule.
+        min_detections, snr_detect, min_detection_gap_days: trigger rule: at least
+            ``min_detections`` points at SNR >= ``snr_detect`` of which at least one pair is
+            ``min_detection_gap_days`` apart (default 30 min, ZTF's rule against asteroids and
+            artefacts; 0 turns it off; :func:`~maven.simulate.survey.passes_trigger`).
+        photometry: what a light curve holds. ``"forced"``: every visit in the window
+            (non-detections included), all survey bands, forced-photometry noise with
+            ``calib_floor`` (the simulator's behaviour before this option, e.g. for the
+            ``weights/maven-base`` pre-training). ``"alert"``: alert-stream photometry: only the
+            detections (SNR >= ``snr_detect``), only ``alert_bands`` (default the survey's
+            public alert bands: ZTF g and r, Rubin all six), and the survey's public stream
+            (:class:`~maven.simulate.survey.AlertStream`; ZTF: difference-image errors
+            measured on the BTS alert light curves, a 0.022 floor instead of ``calib_floor``,
+            one visit per band and night on 70 % of the field-nights of the pointing log;
+            Rubin: every visit, the forced noise, uncalibrated).
+            ``"auto"`` (default): ``"alert"`` for ZTF (the real ZTF light curves the model is
+            fine-tuned on are mostly BTS alert photometry), ``"forced"`` for Rubin.
+        alert_bands: bands kept by ``photometry="alert"`` (``None``: the survey's public ones).
         max_peak_mag: optional selection like a spectroscopic survey's (e.g. 18.5 for the ZTF
             Bright Transient Survey): the brightest detection must be brighter than this AB
             magnitude. ``None`` (default): the photometric trigger only.
         pre_days, max_phase: light-curve window, rest-frame days before the template start and
             after peak.
-        calib_floor: fractional flux error floor.
+        calib_floor: fractional flux error floor of forced photometry (alert photometry uses
+            the survey's measured alert floor, see ``photometry``).
         n_spectra: spectra per object; ``spec_phase``: rest-frame days from peak (uniform);
             ``spec_snr``: per-pixel SNR range (log-uniform).
+        host_light: probability that a spectrum holds host-galaxy light (default 0.5: real
+            classification spectra of SNe in galaxies usually do; 0 turns it off and leaves the
+            spectra as without the feature). Host type per SN class, templates and the host
+            fraction definition: :mod:`maven.simulate.host`.
+        host_fraction: range (log-uniform) of the host fraction f_host = host / SN mean
+            F_lambda in observer 5500-7000 A; truth in the spectrum's ``meta``
+            (``host_template``, ``host_fraction``; ``None`` / 0 without host).
+        chip_gaps: drop the pixels of the instruments' chip gaps (``sim-lowres``: 30-60 A at
+            5000-6500 A, drawn per spectrum; ``meta["chip_gap"]``).
+            Host and chip-gap draws come from their own random stream per object, so they
+            never change the light curves or the spectral noise.
         noiseless: no noise (for checks).
         max_draws_per_object: give up (MavenError) after this many draws per requested object
             (times 10 when "KN" is simulated: kilonovae rarely trigger).
@@ -130,6 +173,9 @@ class SimConfig:
     depth_mag: float | None = None
     min_detections: int = 2
     snr_detect: float = 5.0
+    min_detection_gap_days: float = 30.0 / 1440.0
+    photometry: str = "auto"
+    alert_bands: tuple[str, ...] | None = None
     max_peak_mag: float | None = None
     pre_days: float = 20.0
     max_phase: float = 150.0
@@ -137,6 +183,9 @@ class SimConfig:
     n_spectra: int = 1
     spec_phase: tuple[float, float] = (-5.0, 15.0)
     spec_snr: tuple[float, float] = (5.0, 50.0)
+    host_light: float = 0.5
+    host_fraction: tuple[float, float] = (0.05, 1.0)
+    chip_gaps: bool = True
     noiseless: bool = False
     max_draws_per_object: int = 200
 
@@ -146,6 +195,10 @@ class SimConfig:
         self.heldout_subtypes = (hs,) if isinstance(hs, str) else tuple(hs)
         self.spec_phase = tuple(self.spec_phase)
         self.spec_snr = tuple(self.spec_snr)
+        if self.alert_bands is not None:
+            ab = self.alert_bands
+            self.alert_bands = (ab,) if isinstance(ab, str) else tuple(ab)
+        self.host_fraction = tuple(self.host_fraction)
         self.validate()
 
     def validate(self) -> None:
@@ -180,6 +233,19 @@ class SimConfig:
             bad(f"z_max must be in (z_min, 4], got {self.z_max}")
         if self.min_detections < 0 or self.snr_detect <= 0:
             bad("min_detections must be >= 0 and snr_detect > 0")
+        gap = self.min_detection_gap_days
+        if not (isinstance(gap, (int, float)) and math.isfinite(gap) and 0 <= gap <= 30):
+            bad(f"min_detection_gap_days must be in [0, 30] days, got {gap!r}")
+        if self.photometry not in _PHOTOMETRY:
+            bad(f"photometry must be one of {_PHOTOMETRY}, got {self.photometry!r}")
+        if self.alert_bands is not None:
+            known_bands = SURVEYS[self.survey].bands
+            wrong = [b for b in self.alert_bands if b not in known_bands]
+            if wrong or not self.alert_bands:
+                bad(
+                    f"alert_bands must be a non-empty subset of the {self.survey} bands "
+                    f"{list(known_bands)}, got {list(self.alert_bands)}"
+                )
         if self.max_peak_mag is not None and not 5.0 < float(self.max_peak_mag) < 35.0:
             bad(f"max_peak_mag must be an AB magnitude in (5, 35), got {self.max_peak_mag}")
         if self.pre_days < 0 or self.max_phase <= 0:
@@ -192,6 +258,17 @@ class SimConfig:
             bad(f"spec_phase must be (lo, hi) with lo <= hi, got {self.spec_phase}")
         if len(self.spec_snr) != 2 or not 0 < self.spec_snr[0] <= self.spec_snr[1]:
             bad(f"spec_snr must be (lo, hi) with 0 < lo <= hi, got {self.spec_snr}")
+        if not (isinstance(self.host_light, (int, float)) and 0 <= self.host_light <= 1):
+            bad(f"host_light must be a probability in [0, 1], got {self.host_light!r}")
+        hf = self.host_fraction
+        if not (
+            len(hf) == 2
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in hf)
+            and 0 < hf[0] <= hf[1] <= 100
+        ):
+            bad(f"host_fraction must be (lo, hi) with 0 < lo <= hi <= 100, got {hf}")
+        if not isinstance(self.chip_gaps, bool):
+            bad(f"chip_gaps must be true or false, got {self.chip_gaps!r}")
         if self.max_draws_per_object < 1:
             bad("max_draws_per_object must be >= 1")
 
@@ -203,6 +280,22 @@ class SimConfig:
         if unknown:
             raise ConfigError(f"simulation config: unknown keys {unknown}; known: {sorted(names)}")
         return cls(**d)
+
+    @property
+    def photometry_mode(self) -> str:
+        """``photometry`` with ``"auto"`` resolved: ``"alert"`` for ZTF, else ``"forced"``."""
+        if self.photometry == "auto":
+            return "alert" if self.survey == "ztf" else "forced"
+        return self.photometry
+
+    def kept_bands(self) -> tuple[str, ...]:
+        """The survey bands a light curve holds (all of them for forced photometry)."""
+        spec = SURVEYS[self.survey]
+        if self.photometry_mode != "alert":
+            return spec.bands
+        if self.alert_bands is not None:
+            return self.alert_bands
+        return spec.alert.bands if spec.alert is not None else spec.bands
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SimConfig:
@@ -216,6 +309,9 @@ class SimConfig:
         d["classes"] = list(self.classes)
         d["heldout_subtypes"] = list(self.heldout_subtypes)
         d["spec_phase"], d["spec_snr"] = list(self.spec_phase), list(self.spec_snr)
+        if self.alert_bands is not None:
+            d["alert_bands"] = list(self.alert_bands)
+        d["host_fraction"] = list(self.host_fraction)
         return d
 
 
@@ -296,7 +392,9 @@ def get_library(
     need_fallback = any(not by_class[c] for c in classes if c in ("II", "Ibc", "IIn"))
     fallback = fallback_bank() if need_fallback else []
     for c in classes:
-        if c in _PHYSICS_BANKS:
+        if c == "SLSN-I":  # real SLSN-I spectral features when the template dir has them
+            by_class[c] = magnetar_bank(template_dir=root)
+        elif c in _PHYSICS_BANKS:
             by_class[c] = _PHYSICS_BANKS[c]()
         elif by_class[c]:
             continue
@@ -350,6 +448,8 @@ def _resolve(config: SimConfig) -> tuple[str | None, TemplateLibrary, Cadence]:
 
 def _z_samplers(config: SimConfig, spec) -> dict[str, pop.RedshiftSampler]:
     depth = config.depth_mag if config.depth_mag is not None else spec.depth_mag
+    if config.depth_mag is None:  # alert photometry is shallower than the exposure's m5
+        depth += _noise_model(config, spec)[0]
     out = {}
     for c in config.classes:
         if config.z_max is not None:
@@ -367,9 +467,11 @@ def _draw_params(
 ) -> ObjectParams:
     z = float(zs.draw(rng))
     t_peak = float(rng.uniform(*t_range))
-    x1 = c = None
+    x1 = c = theta1 = None
     stretch = 1.0
-    if cls == "Ia":
+    if tmpl.family == "bayesn":  # a BayeSN realisation: theta1 and eps are in the grid
+        theta1 = float(tmpl.meta["theta1"])
+    elif cls == "Ia":
         x1, c = pop.draw_salt_params(rng)
         if tmpl.m1 is None:  # Hsiao: stretch from x1 (Guy+07), no colour parameter
             stretch = 0.98 + 0.091 * x1 + 0.003 * x1**2 - 0.00075 * x1**3
@@ -377,7 +479,7 @@ def _draw_params(
     else:
         stretch = float(np.clip(rng.lognormal(0.0, 0.1), 0.7, 1.4))
     native = tmpl.native_abs_mag if tmpl.meta.get("abs_mag_native") else None
-    mag = pop.draw_peak_mag(rng, cls, tmpl.subtype, x1, c, native)
+    mag = pop.draw_peak_mag(rng, cls, tmpl.subtype, x1, c, native, tmpl.meta.get("native_sigma"))
     if cls == "Ia" and tmpl.m1 is not None:
         av, rv = 0.0, 3.1  # SALT colour c carries the host reddening
     else:
@@ -393,6 +495,7 @@ def _draw_params(
         host_av=av,
         host_rv=rv,
         mwebv=pop.draw_mwebv(rng),
+        theta1=theta1,
     )
 
 
@@ -431,13 +534,19 @@ def _visits(
     if idx.size < need:
         return None
     zp1 = 1.0 + p.z
+    kept = config.kept_bands()
     ok = np.array(
         [
-            band_info(b).lo >= tmpl.wmin * zp1 and band_info(b).hi <= tmpl.wmax * zp1
+            b in kept and band_info(b).lo >= tmpl.wmin * zp1 and band_info(b).hi <= tmpl.wmax * zp1
             for b in cad.spec.bands
         ]
     )[cad.band[idx]]
     idx = idx[ok]
+    alert = cad.spec.alert if config.photometry_mode == "alert" else None
+    if alert is not None:  # the public stream: its share of field-nights, 1 visit a night
+        idx = idx[cad.public_nights(idx, alert.public_fraction)]
+        if alert.per_night > 0:
+            idx = idx[first_per_night(cad.mjd[idx], cad.band[idx], alert.per_night)]
     if idx.size < need:
         return None
     # cheap pre-filter (speed only): the brightest the object can be at each visit is its
@@ -449,9 +558,23 @@ def _visits(
         phase = tmpl.peak_phase + (cad.mjd[idx] - p.t_peak) / scale
         env = np.interp(phase, tmpl.phase, tmpl.envelope, left=1e-6, right=1e-6)
         est = peak - 2.5 * np.log10(np.maximum(env, 1e-6))
-        if np.count_nonzero(cad.m5[idx] >= est - PREFILTER_MARGIN_MAG) < config.min_detections:
+        dm5 = _noise_model(config, cad.spec)[0]
+        reach = cad.m5[idx] + dm5 >= est - PREFILTER_MARGIN_MAG
+        if not passes_trigger(
+            cad.mjd[idx], reach, config.min_detections, config.min_detection_gap_days
+        ):
             return None
     return idx
+
+
+def _noise_model(config: SimConfig, spec) -> tuple[float, float, float]:
+    """(depth offset from the cadence's m5, photo-electron zero point, floor) of the
+    configured photometry: the survey's :class:`~maven.simulate.survey.AlertStream` for alert
+    photometry (when it has one), else the forced-photometry noise with ``calib_floor``."""
+    if config.photometry_mode == "alert" and spec.alert is not None:
+        a = spec.alert
+        return a.depth_offset, a.zp_electrons, a.floor
+    return 0.0, spec.zp_electrons, config.calib_floor
 
 
 def _observe(rng, config: SimConfig, cad: Cadence, model: ObjectModel, idx: np.ndarray):
@@ -461,15 +584,18 @@ def _observe(rng, config: SimConfig, cad: Cadence, model: ObjectModel, idx: np.n
     m5 = cad.m5[idx].astype(np.float64)
     mjd = cad.mjd[idx]
     true = model.bandflux(bands, mjd)
-    err = photometric_noise(true, m5, spec.zp_electrons, config.calib_floor)
+    dm5, zp_e, floor = _noise_model(config, spec)
+    err = photometric_noise(true, m5 + dm5, zp_e, floor)
     flux = true if config.noiseless else true + err * rng.standard_normal(true.size)
     det = flux / err >= config.snr_detect
-    if int(det.sum()) < config.min_detections:
+    if not passes_trigger(mjd, det, config.min_detections, config.min_detection_gap_days):
         return None
     if config.max_peak_mag is not None:  # spectroscopic-like selection on the brightest point
         brightest = flux[det].max() if det.any() else 0.0
         if not brightest > 10.0 ** (-0.4 * (config.max_peak_mag - AB_ZEROPOINT)):
             return None
+    if config.photometry_mode == "alert":  # an alert light curve holds the detections only
+        mjd, bands, flux, err, det = mjd[det], bands[det], flux[det], err[det], det[det]
     return mjd, bands, flux, err, det
 
 
@@ -541,7 +667,7 @@ def simulate(
         if cls is None:  # the class is fixed per output slot: the *triggered* mix is balanced
             cls = config.classes[int(rng.choice(len(probs), p=probs))]
         grids = lib.by_class[cls]
-        tmpl = grids[int(rng.integers(len(grids)))]
+        tmpl = grids[pick_template(rng, grids)]
         params = _draw_params(rng, cls, tmpl, zs[cls], t_range)
         ra, dec, centers = positions.next()
         idx = _visits(config, cad, tmpl, params, centers)
@@ -564,6 +690,13 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
     sid = f"sim-{config.survey}-s{seed}-{shard:05d}-{i:06d}"
     lc = LightCurve(mjd, bands, flux, err, det, object_id=sid)
     spectra = []
+    # host light and chip gaps: their own stream per object (the main stream is untouched)
+    hosts = _host_library(config) if config.host_light > 0 else None
+    extra = (
+        np.random.default_rng([int(seed), int(shard), 2, int(i)])
+        if (hosts is not None or config.chip_gaps) and config.n_spectra
+        else None
+    )
     for _ in range(config.n_spectra):
         phase = float(rng.uniform(*config.spec_phase))
         t_obs = p.t_peak + phase * model.one_plus_z
@@ -571,6 +704,21 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         res = float(np.exp(rng.uniform(np.log(inst.r_min), np.log(inst.r_max))))
         snr = float(np.exp(rng.uniform(*np.log(config.spec_snr))))
         wave, fl = model.spectrum(t_obs, (inst.wave_min, inst.wave_max))
+        smeta = {
+            "simulated": True,
+            "phase_rest": phase,
+            "resolution": round(res, 1),
+            "snr": round(snr, 2),
+        }
+        host = gap = None
+        if hosts is not None:
+            host = draw_host(extra, hosts, cls, config.host_light, config.host_fraction)
+            smeta["host_template"] = host.template if host else None
+            smeta["host_fraction"] = host.fraction if host else 0.0
+        if config.chip_gaps:
+            gap = inst.draw_chip_gap(extra)
+            if gap is not None:
+                smeta["chip_gap"] = list(gap)
         s = observe_spectrum(
             wave,
             fl,
@@ -582,12 +730,10 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
             instrument=inst.name,
             object_id=sid,
             noiseless=config.noiseless,
-            meta={
-                "simulated": True,
-                "phase_rest": phase,
-                "resolution": round(res, 1),
-                "snr": round(snr, 2),
-            },
+            meta=smeta,
+            host_flux=host.observed(wave, p.z) if host else None,
+            host_fraction=host.fraction if host else 0.0,
+            chip_gap=gap,
         )
         if s is not None:
             spectra.append(s)
@@ -608,6 +754,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         "distmod": float(pop.distmod(p.z)),
         "flux_scale": float(model.scale),
         "n_detections": int(det.sum()),
+        "photometry": config.photometry_mode,
         "draw_index": int(draws),
         "seed": int(seed),
         "shard": int(shard),
@@ -632,6 +779,12 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
 _TYPE_RAW = {"TDE": "TDE", "KN": "Kilonova"}
 
 
+def _host_library(config: SimConfig):
+    """The host-galaxy templates for ``config`` (cached per process)."""
+    tdir = find_template_dir(config.template_dir) if config.use_templates else None
+    return get_host_library(str(tdir) if tdir else None)
+
+
 def provenance(config: SimConfig, seed: int) -> dict:
     """What a simulated dataset was made from (stored in the dataset manifest)."""
     tdir, lib, cad = _resolve(config)
@@ -645,6 +798,7 @@ def provenance(config: SimConfig, seed: int) -> dict:
         "heldout_subtypes": list(config.heldout_subtypes),
         "cadence": cad.source,
         "cadence_visits": cad.n_visits,
+        "host_galaxies": _host_library(config).provenance() if config.host_light > 0 else None,
     }
 
 
