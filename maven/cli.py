@@ -262,6 +262,32 @@ def _cmd_novelty_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_novelty_sim(args: argparse.Namespace) -> int:
+    from maven.evaluation.novelty_eval import simulated_novelty
+
+    out = simulated_novelty(
+        args.model,
+        args.out,
+        survey=args.survey,
+        n_reference=args.n_reference,
+        n_queries=args.n_queries,
+        novel_classes=tuple(args.novel_classes.split(",")),
+        seed=args.seed,
+        k=args.k,
+        template_dir=args.template_dir,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"simulated {args.survey}: never-trained classes vs unseen known classes (kNN AUROC)")
+    for modality, r in out["results"].items():
+        per = "  ".join(f"{c} {v['auroc']:.3f}" for c, v in r["per_class"].items())
+        print(f"  {modality:10} all {r['overall']['auroc']:.3f}  {per}")
+    print(f"simulated_novelty.json in {args.out}")
+    return 0
+
+
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from maven.evaluation.model_card import write_model_card
 
@@ -596,6 +622,24 @@ def build_parser() -> argparse.ArgumentParser:
     nev.add_argument("--model", default=None, help="override the recipe's pre-trained model")
     nev.add_argument("--epochs", type=int, default=None, help="override epochs")
     nev.set_defaults(func=_cmd_novelty_eval)
+
+    nsim = sub.add_parser(
+        "novelty-sim",
+        help="score the simulator's never-trained classes (TDE, KN, Ia-91bg) for novelty",
+    )
+    nsim.add_argument("--model", required=True, help="saved model directory")
+    nsim.add_argument("--out", type=Path, required=True)
+    nsim.add_argument("--survey", default="ztf", choices=["ztf", "lsst"])
+    nsim.add_argument("--n-reference", type=int, default=3000, help="simulated known references")
+    nsim.add_argument("--n-queries", type=int, default=600, help="known and novel queries each")
+    nsim.add_argument(
+        "--novel-classes", default="TDE,KN,Ia-91bg", help="comma-separated novel classes"
+    )
+    nsim.add_argument("--seed", type=int, default=0)
+    nsim.add_argument("-k", type=int, default=10, help="neighbours of the novelty score")
+    nsim.add_argument("--template-dir", default=None, help="simulator template directory")
+    nsim.add_argument("--json", action="store_true", help="machine-readable output")
+    nsim.set_defaults(func=_cmd_novelty_sim)
 
     card = sub.add_parser("model-card", help="write README.md (model card) into a model folder")
     card.add_argument("--model", type=Path, required=True, help="a folder written by finetune")

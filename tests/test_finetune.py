@@ -295,6 +295,23 @@ def test_embedding_novelty_of_simulated_classes(pretrained, sims):
     # copies of reference objects are the least novel of all: AUROC far below 0.5
     dup = embedding_novelty(model, processor, sims[:100], sims[100:], sims[:20], k=1)
     assert dup["overall"]["auroc"] < 0.2
+    both = embedding_novelty(model, processor, sims[:100], sims[100:], sims[:20], modality="both")
+    assert both["n_reference"] == sum(
+        sn.lightcurve is not None and bool(sn.spectra) for sn in sims[:100]
+    )
+    with pytest.raises(ConfigError, match="modality"):
+        embedding_novelty(model, processor, sims[:100], sims[100:], tde, modality="radio")
+
+
+def test_simulated_novelty_cli(pretrained, tmp_path):
+    # TDE is a physics model: no template directory needed (Ia-91bg and KN read templates)
+    args = ["novelty-sim", "--model", str(pretrained), "--out", str(tmp_path), "--json"]
+    rc = main([*args, "--n-reference", "40", "--n-queries", "12", "--novel-classes", "TDE"])
+    assert rc == 0
+    out = json.loads((tmp_path / "simulated_novelty.json").read_text())
+    assert set(out["results"]) == {"photometry", "spectrum", "both"}
+    assert out["results"]["photometry"]["n_known"] == 12
+    assert set(out["results"]["photometry"]["per_class"]) == {"TDE"}
 
 
 def test_redshift_head_refuses_rest_frame_spectra(pretrained, sims):

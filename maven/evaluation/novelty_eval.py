@@ -11,6 +11,10 @@ held-out class by
 
 It reports the AUROC and the precision among the top-n scores (n = number of held-out
 objects) of each, writes ``novelty_eval.json`` and an ROC plot.
+
+:func:`simulated_novelty` scores the simulator's off-by-default classes (TDE, KN, Ia-91bg),
+which no pre-training or fine-tuning run sees, against simulated known classes, with a saved
+model's embedding of the light curve, the spectrum and both.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["embedding_novelty", "heldout_novelty", "knn_novelty"]
+__all__ = ["embedding_novelty", "heldout_novelty", "knn_novelty", "simulated_novelty"]
 
 
 def knn_novelty(queries: np.ndarray, reference: np.ndarray, k: int = 10) -> np.ndarray:
@@ -135,10 +139,12 @@ def embedding_novelty(
     k: int = 10,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """How well the kNN novelty score of a :class:`~maven.models.MavenModel` embedding (e.g.
-    pre-trained only) separates ``novel`` records (classes it never saw, such as the
-    simulator's TDE, KN, Ia-91bg) from unseen ``known`` ones, both scored against
-    ``reference``.
+    """How well the kNN novelty score of a :class:`~maven.models.MavenModel` embedding
+    separates ``novel`` records (classes it never saw, such as the simulator's TDE, KN,
+    Ia-91bg) from unseen ``known`` ones, both scored against ``reference``.
+
+    ``modality`` is ``"photometry"``, ``"spectrum"`` or ``"both"`` (objects with both; the two
+    unit embeddings concatenated, so the cosine distance is the mean of the two).
 
     Returns:
         ``{"overall": {auroc, precision_at_n}, "per_class": {type: {auroc, precision_at_n,
@@ -146,14 +152,21 @@ def embedding_novelty(
     """
     from maven.search.embed import embed_supernovae
 
+    if modality not in ("photometry", "spectrum", "both"):
+        raise ConfigError(f"modality must be photometry, spectrum or both, got {modality!r}")
+    parts = ("photometry", "spectrum") if modality == "both" else (modality,)
+
     def emb(records):
         out = embed_supernovae(model, processor, list(records), progress=progress)
-        has = out[f"has_{modality}"]
-        return out[modality][has], [sn for sn, h in zip(records, has, strict=True) if h]
+        has = np.logical_and.reduce([out[f"has_{m}"] for m in parts])
+        vectors = np.concatenate([out[m][has] for m in parts], axis=1)
+        return vectors, [sn for sn, h in zip(records, has, strict=True) if h]
 
     ref, _ = emb(reference)
     q_known, _ = emb(known)
     q_novel, novel_kept = emb(novel)
+    if not (len(ref) and len(q_known) and len(q_novel)):
+        raise MavenError(f"no reference, known or novel object has {' and '.join(parts)}")
     s_known, s_novel = knn_novelty(q_known, ref, k), knn_novelty(q_novel, ref, k)
 
     def score(sn_scores: np.ndarray) -> dict:
@@ -171,6 +184,64 @@ def embedding_novelty(
         "overall": score(s_novel),
         "per_class": {t: score(s_novel[types == t]) for t in sorted(set(types.tolist()))},
     }
+
+
+def simulated_novelty(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    survey: str = "ztf",
+    n_reference: int = 3000,
+    n_queries: int = 600,
+    novel_classes: Sequence[str] = ("TDE", "KN", "Ia-91bg"),
+    seed: int = 0,
+    k: int = 10,
+    template_dir: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Novelty of the simulator's never-trained classes for a saved model.
+
+    Simulates ``n_reference`` reference and ``n_queries`` unseen objects of the default
+    classes (balanced) and ``n_queries`` objects of ``novel_classes`` (off by default in the
+    simulator, so neither pre-training nor fine-tuning saw them), scores all queries with
+    :func:`embedding_novelty` per modality (photometry, spectrum, both) and writes
+    ``simulated_novelty.json``.
+    """
+    from maven.models import MavenModel, MavenProcessor
+    from maven.simulate import SimConfig, simulate
+
+    def sims(n: int, shard: int, **kw):
+        config = SimConfig(survey=survey, template_dir=template_dir, **kw)
+        return simulate(n, seed=seed, shard=shard, config=config)
+
+    known = sims(n_reference + n_queries, 0)
+    novel = sims(n_queries, 1, classes=tuple(novel_classes))
+    model = MavenModel.from_pretrained(model_dir).eval()
+    processor = MavenProcessor.from_pretrained(model_dir)
+    results = {
+        m: embedding_novelty(
+            model,
+            processor,
+            known[:n_reference],
+            known[n_reference:],
+            novel,
+            modality=m,
+            k=k,
+            progress=progress,
+        )
+        for m in ("photometry", "spectrum", "both")
+    }
+    out = {
+        "model": str(model_dir),
+        "survey": survey,
+        "seed": seed,
+        "novel_classes": list(novel_classes),
+        "results": results,
+    }
+    path = Path(out_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "simulated_novelty.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
 
 
 def _plot_roc(results: list[dict], heldout: str, path: Path) -> None:
