@@ -232,3 +232,19 @@ def test_chip_gap_pixels_absent():
             np.testing.assert_array_equal(sa.flux[keep], sb.flux)  # same noise elsewhere
             n += 1
     assert n >= 5
+
+
+def test_lowres_wavelength_ranges_follow_the_observed_quantiles():
+    from maven.simulate.spectra import INSTRUMENTS, OBSERVED_RANGE_QUANTILES
+
+    sedm, lowres = INSTRUMENTS
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    assert sedm.draw_range(rng) == (3800.0, 9150.0)
+    assert rng.bit_generator.state == state  # fixed ranges draw nothing
+    ranges = np.array([lowres.draw_range(rng) for _ in range(4000)])
+    assert np.all(ranges[:, 1] - ranges[:, 0] >= 2000.0 - 1e-6)
+    p, lo_q, hi_q = OBSERVED_RANGE_QUANTILES
+    assert np.median(ranges[:, 0]) == pytest.approx(lo_q[p.index(0.5)], abs=40)
+    assert np.percentile(ranges[:, 1], 16) == pytest.approx(hi_q[p.index(0.16)], abs=150)
+    assert ranges[:, 0].min() >= lo_q[0] and ranges[:, 1].max() <= hi_q[-1]

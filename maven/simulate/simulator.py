@@ -703,7 +703,8 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         inst = INSTRUMENTS[int(rng.integers(len(INSTRUMENTS)))]
         res = float(np.exp(rng.uniform(np.log(inst.r_min), np.log(inst.r_max))))
         snr = float(np.exp(rng.uniform(*np.log(config.spec_snr))))
-        wave, fl = model.spectrum(t_obs, (inst.wave_min, inst.wave_max))
+        wave_range = inst.draw_range(rng)
+        wave, fl = model.spectrum(t_obs, wave_range)
         smeta = {
             "simulated": True,
             "phase_rest": phase,
@@ -724,7 +725,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
             fl,
             rng=rng,
             resolution=res,
-            wave_range=(inst.wave_min, inst.wave_max),
+            wave_range=wave_range,
             snr=snr,
             mjd=t_obs,
             instrument=inst.name,

@@ -12,9 +12,11 @@ mean F_lambda in the observer window :data:`~maven.simulate.host.HOST_WINDOW` (5
 noise is drawn, so the random stream does not depend on it.
 
 Instruments (drawn uniformly): ``sim-sedm`` (R ~ 100, 3800-9150 A, like the P60 SEDM used by
-ZTF's Bright Transient Survey; an IFU, no chip gap) and ``sim-lowres`` (R ~ 300-1000,
-3500-9500 A, like long-slit classification spectrographs, with a 30-60 A gap between CCDs or
-at a dichroic, centred at 5000-6500 A, drawn per spectrum: :attr:`SpectrumSpec.chip_gap`).
+ZTF's Bright Transient Survey; an IFU, no chip gap) and ``sim-lowres`` (R ~ 300-1000, like
+the long-slit classification spectrographs of the observed set, with its wavelength range
+drawn per spectrum from the ranges of the real spectra, :data:`OBSERVED_RANGE_QUANTILES`, and
+a 30-60 A gap between CCDs or at a dichroic, centred at 5000-6500 A, drawn per spectrum:
+:attr:`SpectrumSpec.chip_gap`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from scipy.ndimage import gaussian_filter1d
 from maven.data.records import Spectrum
 from maven.simulate.host import add_host
 
-__all__ = ["TELLURIC_BANDS", "SpectrumSpec", "observe_spectrum", "INSTRUMENTS"]
+__all__ = [
+    "INSTRUMENTS",
+    "OBSERVED_RANGE_QUANTILES",
+    "TELLURIC_BANDS",
+    "SpectrumSpec",
+    "observe_spectrum",
+]
 
 #: Observer-frame telluric absorption bands (Angstrom) whose pixels are dropped:
 #: O2 B band, O2 A band, H2O around 9300 A.
@@ -40,9 +48,10 @@ TELLURIC_BANDS: tuple[tuple[float, float], ...] = (
 
 @dataclass(frozen=True)
 class SpectrumSpec:
-    """An instrument: name, resolving-power range (log-uniform), wavelength range and an
+    """An instrument: name, resolving-power range (log-uniform), wavelength range, an
     optional chip gap ``(centre_min, centre_max, width_min, width_max)`` in A (centre and width
-    uniform, drawn per spectrum by :meth:`draw_chip_gap`)."""
+    uniform, drawn per spectrum by :meth:`draw_chip_gap`) and whether the wavelength range is
+    drawn per spectrum (:meth:`draw_range`) instead of fixed."""
 
     name: str
     r_min: float
@@ -50,6 +59,18 @@ class SpectrumSpec:
     wave_min: float
     wave_max: float
     chip_gap: tuple[float, float, float, float] | None = None
+    varied_range: bool = False
+
+    def draw_range(self, rng: np.random.Generator) -> tuple[float, float]:
+        """This spectrum's wavelength range (A): fixed, or for ``varied_range`` instruments
+        blue and red ends drawn from :data:`OBSERVED_RANGE_QUANTILES` (at least 2000 A apart).
+        Draws nothing from ``rng`` for fixed ranges."""
+        if not self.varied_range:
+            return self.wave_min, self.wave_max
+        p, lo_q, hi_q = OBSERVED_RANGE_QUANTILES
+        lo = float(np.interp(rng.uniform(), p, lo_q))
+        hi = float(np.interp(rng.uniform(), p, hi_q))
+        return round(lo, 1), round(max(hi, lo + 2000.0), 1)
 
     def draw_chip_gap(self, rng: np.random.Generator) -> tuple[float, float] | None:
         """``(start, end)`` of this spectrum's chip gap (A, rounded to 0.1), or ``None``."""
@@ -60,9 +81,18 @@ class SpectrumSpec:
         return round(float(centre - width / 2), 1), round(float(centre + width / 2), 1)
 
 
+#: Quantiles (probability, blue end, red end; A) of the wavelength ranges of the 3779 observed
+#: classification spectra in ``../shared/data/real`` (WISeREP/OSC; measured 2026-11), which
+#: ``sim-lowres`` spectra draw from: medians 3640 and 9235 A, 16-84 % 3350-3860 and 7540-9950 A.
+OBSERVED_RANGE_QUANTILES: tuple[tuple[float, ...], ...] = (
+    (0.0, 0.05, 0.16, 0.30, 0.50, 0.70, 0.84, 0.95, 1.0),
+    (3000.0, 3150.0, 3350.0, 3490.0, 3640.0, 3700.0, 3860.0, 4950.0, 5500.0),
+    (5500.0, 6250.0, 7540.0, 8250.0, 9235.0, 9316.0, 9950.0, 10400.0, 11000.0),
+)
+
 INSTRUMENTS: tuple[SpectrumSpec, ...] = (
     SpectrumSpec("sim-sedm", 80.0, 120.0, 3800.0, 9150.0),
-    SpectrumSpec("sim-lowres", 300.0, 1000.0, 3500.0, 9500.0, (5000.0, 6500.0, 30.0, 60.0)),
+    SpectrumSpec("sim-lowres", 300.0, 1000.0, 3000.0, 11000.0, (5000.0, 6500.0, 30.0, 60.0), True),
 )
 
 
