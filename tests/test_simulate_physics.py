@@ -169,3 +169,30 @@ def test_fast_path_agrees_with_sncosmo(tid, band):
     w = np.linspace(4000, 8000, 50)
     fs = m.spectrum(60005.0)
     np.testing.assert_allclose(np.interp(w, *fs), sm.flux(60005.0, w), rtol=0.03)
+
+
+def test_ia_templates_continue_with_a_linear_magnitude_tail():
+    from dataclasses import replace
+
+    from maven.simulate.templates import LATE_TIME_PHASE, extend_late_time, load_builtin_hsiao
+
+    raw = load_builtin_hsiao()
+    raw = replace(raw, phase=raw.phase[raw.phase <= 50], flux=raw.flux[raw.phase <= 50])
+    ext = extend_late_time(raw)
+    assert ext.phase[-1] == pytest.approx(raw.peak_phase + LATE_TIME_PHASE, abs=1.0)
+    assert np.array_equal(ext.flux[: raw.phase.size], raw.flux)  # the template is kept
+    assert ext.meta["extended_from"] == pytest.approx(50 - raw.peak_phase)
+    b = ext.bcurve
+    tail = -2.5 * np.log10(b[raw.phase.size - 1 :])
+    steps = np.diff(tail)  # mag per day in rest B after the join
+    assert np.all(steps > 0.004) and np.all(steps < 0.1)
+    assert steps[0] == pytest.approx(steps[-1], rel=0.5)  # close to linear in magnitude
+    assert extend_late_time(ext) is ext  # already long enough
+    # SALT-like: M1 keeps its ratio to M0 at the last phase
+    salt = replace(raw, m1=0.1 * raw.flux, colorlaw=np.zeros(raw.flux.shape[1]))
+    ext1 = extend_late_time(salt)
+    last = raw.phase.size - 1
+    assert np.allclose(ext1.m1[last:], 0.1 * ext1.flux[last:])
+    # the simulator draws the extended grids
+    lib = get_library(None, ("Ia",), "include", False)
+    assert lib.by_class["Ia"][0].phase[-1] >= lib.by_class["Ia"][0].peak_phase + 149

@@ -68,6 +68,7 @@ from maven.simulate.templates import (
     NOVEL_CLASSES,
     TemplateGrid,
     available_templates,
+    extend_late_time,
     find_template_dir,
     load_builtin_hsiao,
     load_template,
@@ -386,7 +387,8 @@ def get_library(
     has none (KN also when ``h5py`` is missing); Ia falls back to sncosmo's bundled Hsiao; Ia-91bg
     has no fallback (:class:`ConfigError`). Novel classes are held out as a whole: ``heldout``
     does not filter their templates. ``heldout_subtypes`` adds whole subtypes to the held-out
-    set (a subtype that no template of ``classes`` has raises :class:`ConfigError`)."""
+    set (a subtype that no template of ``classes`` has raises :class:`ConfigError`). Ia
+    templates are continued to +150 d by :func:`~maven.simulate.templates.extend_late_time`."""
     root = Path(template_dir) if (template_dir and use_templates) else None
     by_class = _load_class_templates(root, classes)
     need_fallback = any(not by_class[c] for c in classes if c in ("II", "Ibc", "IIn"))
@@ -406,6 +408,8 @@ def get_library(
             raise _missing_91bg(root)
         else:
             by_class[c] = [g for g in fallback if g.cls == c]
+    if "Ia" in by_class:  # SALT ends at +50 d, BayeSN/Hsiao at +85 d: real curves go on
+        by_class["Ia"] = [extend_late_time(g) for g in by_class["Ia"]]
     subtypes = {g.subtype for c in classes for g in by_class[c]}
     unknown = sorted(set(heldout_subtypes) - subtypes)
     if unknown:

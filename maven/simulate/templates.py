@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
@@ -48,6 +48,8 @@ __all__ = [
     "find_template_dir",
     "cache_dir",
     "load_template",
+    "extend_late_time",
+    "LATE_TIME_PHASE",
     "available_templates",
     "pick_template",
     "template_weights",
@@ -621,6 +623,47 @@ def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
     )
     grid.peak_phase = peak_phase_of(grid.phase, grid.flux)[0]
     return grid
+
+
+#: Rest days after the B peak to which Ia templates are extended (:func:`extend_late_time`).
+LATE_TIME_PHASE = 150.0
+
+
+def extend_late_time(
+    grid: TemplateGrid,
+    until: float = LATE_TIME_PHASE,
+    fit_days: float = 10.0,
+    slope_range: tuple[float, float] = (0.005, 0.1),
+) -> TemplateGrid:
+    """``grid`` continued past its last phase to ``peak_phase + until`` by a linear decline in
+    magnitude at every wavelength (the radioactive tail of a SN Ia, as SNANA extrapolates SALT
+    past +50 d): the slope (mag/day) of the last ``fit_days``, on 100 A running means, clipped
+    to ``slope_range``. SALT's M1 keeps its ratio to M0 at the last phase. A grid that already
+    reaches ``until`` is returned unchanged."""
+    t = grid.phase
+    end = grid.peak_phase + until
+    if t[-1] >= end:
+        return grid
+    k = int(np.searchsorted(t, t[-1] - fit_days))
+    smooth = np.ones(10) / 10.0
+    f1, f0 = (np.convolve(grid.flux[i], smooth, mode="same") for i in (-1, k))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = -2.5 * np.log10(f1 / f0) / (t[-1] - t[k])
+    slope = np.clip(np.nan_to_num(slope, nan=slope_range[1], posinf=slope_range[1]), *slope_range)
+    new_t = t[-1] + np.arange(1.0, np.ceil(end - t[-1]) + 1.0)
+    decay = 10.0 ** (-0.4 * slope[None, :] * (new_t - t[-1])[:, None])
+    tail = grid.flux[-1] * decay
+    m1 = grid.m1
+    if m1 is not None:
+        ratio = np.divide(m1[-1], grid.flux[-1], out=np.zeros_like(m1[-1]), where=grid.flux[-1] > 0)
+        m1 = np.vstack([m1, tail * ratio])
+    return replace(
+        grid,
+        phase=np.concatenate([t, new_t]),
+        flux=np.vstack([grid.flux, tail]),
+        m1=m1,
+        meta={**grid.meta, "extended_from": float(t[-1] - grid.peak_phase)},
+    )
 
 
 def load_builtin_hsiao() -> TemplateGrid:
