@@ -6,14 +6,18 @@ default ``auto``: exact below 200k vectors, IVF-PQ at 128 bytes/vector above, np
 at build time to recall@10 >= 0.95 on a sample) over N synthetic 128-d unit vectors, then
 prints one line per size::
 
-    index n=1000000 build_s=.. mem_gb=.. p50_ms=.. p99_ms=.. recall10=..
+    index n=1000000 build_s=.. build_mem_gb=.. mem_gb=.. p50_ms=.. p99_ms=.. recall10=..
 
 - build_s: wall time of ``EmbeddingIndex.add`` (training, adding, nprobe tuning, metadata).
-- mem_gb: resident-memory growth of the process over the build (index + id/metadata table;
-  the input array is allocated before the baseline), so allocator slack counts against it.
-- p50_ms / p99_ms: latency of one query at a time through ``search_vectors`` (k=10), with
-  FAISS limited to one thread per query, as a query server runs them (a shared, busy machine
-  otherwise inflates single-query latency through OpenMP contention). Build uses all cores.
+- build_mem_gb: resident-memory growth of the process over the build (index + id/metadata
+  table + what the build leaves allocated; the input array is allocated before the baseline).
+- mem_gb: what a query server holds: the index is saved, dropped, and loaded back
+  (``EmbeddingIndex.load``, checksums verified) and this is the resident-memory growth of the
+  load (FAISS index + metadata table), measured after freed memory is returned to the OS.
+- p50_ms / p99_ms: latency of one query at a time through ``search_vectors`` (k=10) on the
+  loaded index, with FAISS limited to one thread per query, as a query server runs them (a
+  shared, busy machine otherwise inflates single-query latency through OpenMP contention).
+  Build uses all cores.
 - recall10: mean |top-10 found ∩ exact top-10| / 10 over ``--queries`` held-out queries,
   the exact answer from brute force (``faiss.knn``) on the uncompressed vectors.
 
@@ -27,8 +31,10 @@ neighbours almost equidistant); ``--isotropic`` benchmarks that instead.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import os
+import tempfile
 import time
 
 import faiss
@@ -68,24 +74,40 @@ def synthetic(n: int, dim: int, seed: int, isotropic: bool = False) -> np.ndarra
     return out
 
 
+def release() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so RSS is live data."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def bench(n: int, args) -> str:
     dim = args.dim
     x = synthetic(n, dim, seed=1, isotropic=args.isotropic)
     q = synthetic(args.queries, dim, seed=2, isotropic=args.isotropic)
     meta = {"id": [f"sn{i}" for i in range(n)]}
-    gc.collect()
+    release()
     base = rss_gb()
     t0 = time.perf_counter()
     idx = EmbeddingIndex(dim, model_hash="sha256:bench", index_type=args.index_type)
     idx.add(x, meta, modality="photometry")
     build_s = time.perf_counter() - t0
     gc.collect()
-    mem_gb = rss_gb() - base
+    build_mem_gb = rss_gb() - base
     del meta
     _, truth = exact_knn(q, x, 10)
     threads = faiss.omp_get_max_threads()
     del x
-    gc.collect()
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        idx.save(f"{tmp}/index")
+        del idx
+        release()
+        base = rss_gb()
+        idx = EmbeddingIndex.load(f"{tmp}/index", model_hash="sha256:bench")
+        release()
+        mem_gb = rss_gb() - base
     faiss.omp_set_num_threads(1)  # one thread per query, as a query server runs them
     for i in range(min(20, len(q))):  # warm-up
         idx.search_vectors(q[i], 10, modality="photometry")
@@ -110,7 +132,7 @@ def bench(n: int, args) -> str:
         flush=True,
     )
     return (
-        f"index n={n} build_s={build_s:.1f} mem_gb={mem_gb:.2f} "
+        f"index n={n} build_s={build_s:.1f} build_mem_gb={build_mem_gb:.2f} mem_gb={mem_gb:.2f} "
         f"p50_ms={np.percentile(lat, 50):.2f} p99_ms={np.percentile(lat, 99):.2f} "
         f"recall10={recall:.3f}"
     )
@@ -123,6 +145,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivfpq"])
     ap.add_argument("--isotropic", action="store_true", help="uniform random unit vectors")
+    ap.add_argument("--tmp", default=None, help="folder for the saved index (default: $TMPDIR)")
     args = ap.parse_args()
     print(f"# cpus={os.cpu_count()} dim={args.dim} queries={args.queries}", flush=True)
     normalize(np.ones((1, args.dim)))  # import faiss before the first baseline

@@ -1,5 +1,6 @@
 """maven.search: exact search, approximate indexes, persistence and its checks, novelty."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -163,6 +164,38 @@ def test_save_load_round_trip(tmp_path):
     back.save(path)
     assert EmbeddingIndex.load(path).count() == 341
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_metadata_is_compact_and_older_plain_string_indexes_load(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    idx, _ = flat_index(200)
+    assert pa.types.is_dictionary(idx.metadata.schema.field("modality").type)
+    assert not idx._keys.flags.owndata  # keys are a view of the table, not a second copy
+    path = idx.save(tmp_path / "index")
+    f = path / "metadata.parquet"
+    table = pq.read_table(f)
+    plain = table.cast(
+        pa.schema(
+            [
+                fl if not pa.types.is_dictionary(fl.type) else (fl.name, pa.string())
+                for fl in table.schema
+            ]
+        )
+    )
+    pq.write_table(plain, f)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["metadata.parquet"] = {
+        "bytes": f.stat().st_size,
+        "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    back = EmbeddingIndex.load(path)
+    assert back.metadata.to_pylist() == idx.metadata.to_pylist()
+    assert back.metadata.schema == idx.metadata.schema
+    q = clustered(3, seed=4)
+    assert back.search(q, 5, modality="photometry") == idx.search(q, 5, modality="photometry")
 
 
 def _saved(tmp_path):

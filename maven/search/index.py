@@ -145,20 +145,33 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _empty_meta():
+def _meta_schema():
+    """The metadata table's schema. The repetitive strings are dictionary-encoded (one byte a
+    row for the modality, four for type and survey), so 10M rows cost ~0.3 GB, not ~0.5 GB."""
     import pyarrow as pa
 
-    return pa.table(
-        {
-            "key": pa.array([], pa.int64()),
-            "id": pa.array([], pa.string()),
-            "aliases": pa.array([], pa.list_(pa.string())),
-            "type": pa.array([], pa.string()),
-            "redshift": pa.array([], pa.float64()),
-            "survey": pa.array([], pa.string()),
-            "modality": pa.array([], pa.string()),
-        }
+    codes = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema(
+        [
+            ("key", pa.int64()),
+            ("id", pa.string()),
+            ("aliases", pa.list_(pa.string())),
+            ("type", codes),
+            ("redshift", pa.float64()),
+            ("survey", codes),
+            ("modality", pa.dictionary(pa.int8(), pa.string())),
+        ]
     )
+
+
+def _empty_meta():
+    return _meta_schema().empty_table()
+
+
+def _key_view(meta) -> np.ndarray:
+    """The ``key`` column of a one-chunk metadata table as int64, without a copy."""
+    col = meta.column("key")
+    return col.chunk(0).to_numpy() if col.num_chunks == 1 else np.zeros(0, np.int64)
 
 
 class _Sub:
@@ -337,7 +350,7 @@ class EmbeddingIndex:
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self._subs: dict[str, _Sub] = {}
         self._meta = _empty_meta()
-        self._keys = np.zeros(0, np.int64)  # sorted, = self._meta["key"]
+        self._keys = _key_view(self._meta)  # sorted; a view of self._meta["key"]
         self._next_key = 0
         #: novelty calibration per modality: {"k": int, "scores": sorted np.ndarray}
         self.calibration: dict[str, dict] = {}
@@ -456,11 +469,13 @@ class EmbeddingIndex:
                 "type": cols["type"],
                 "redshift": cols["redshift"],
                 "survey": cols["survey"],
-                "modality": pa.array([modality] * len(keys), pa.string()),
+                "modality": pa.DictionaryArray.from_arrays(
+                    pa.array(np.zeros(len(keys), np.int8)), pa.array([modality])
+                ),
             }
-        )
+        ).cast(_meta_schema())
         self._meta = pa.concat_tables([self._meta, table]).combine_chunks()
-        self._keys = np.concatenate([self._keys, keys])
+        self._keys = _key_view(self._meta)
         self.calibration.pop(modality, None)
         fixed = self.params["nprobe" if sub.kind == "ivfpq" else "ef_search"]
         if new_sub and tune and sub.kind != "flat" and fixed is None:
@@ -562,8 +577,8 @@ class EmbeddingIndex:
                 self.calibration.pop(m, None)
         keep = np.ones(len(self._keys), bool)
         keep[rows] = False
-        self._meta = self._meta.filter(pa.array(keep))
-        self._keys = self._keys[keep]
+        self._meta = self._meta.filter(pa.array(keep)).combine_chunks()
+        self._keys = _key_view(self._meta)
         for m, sub in list(self._subs.items()):
             if sub.kind == "hnsw" and sub.tombstones > _TOMBSTONE_REBUILD * max(sub.ntotal, 1):
                 self._rebuild_modality(m, "hnsw")
@@ -915,12 +930,18 @@ class EmbeddingIndex:
         )
         idx.check_model_on_load(model_hash, path)
         try:
-            idx._meta = pq.read_table(path / "metadata.parquet").combine_chunks()
+            meta = pq.read_table(path / "metadata.parquet")
         except Exception as exc:
             raise IndexError_(f"{path / 'metadata.parquet'}: unreadable ({exc})") from None
-        if tuple(idx._meta.column_names) != _META_COLUMNS:
-            raise IndexError_(f"{path}: metadata columns {idx._meta.column_names} are not maven's")
-        idx._keys = idx._meta["key"].to_numpy().astype(np.int64)
+        if tuple(meta.column_names) != _META_COLUMNS:
+            raise IndexError_(f"{path}: metadata columns {meta.column_names} are not maven's")
+        try:  # indexes written before the dictionary encoding hold plain strings
+            idx._meta = meta.cast(_meta_schema()).combine_chunks()
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise IndexError_(
+                f"{path / 'metadata.parquet'}: unexpected column types ({exc})"
+            ) from None
+        idx._keys = _key_view(idx._meta)
         if len(idx._keys) != manifest.get("count"):
             raise IndexError_(
                 f"{path}: metadata has {len(idx._keys)} rows, the manifest says "
