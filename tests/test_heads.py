@@ -239,6 +239,38 @@ def test_save_load_round_trip(tmp_path, batch):
     assert torch.equal(base.photometry_projection.weight, reg.maven.photometry_projection.weight)
 
 
+def test_load_towers_reads_a_head_folder_without_the_load_report(tmp_path):
+    from transformers.utils import logging as hf_logging
+
+    from maven.models.loading import load_towers
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.text = ""
+
+        def emit(self, record):
+            self.text += record.getMessage()
+
+    torch.manual_seed(2)
+    head = MavenForSupernovaClassification(tiny(), head_modality="both").eval()
+    head.save_pretrained(tmp_path / "clf")
+    hf_logging.set_verbosity_warning()
+    collect = Collect()
+    logging.getLogger("transformers").addHandler(collect)
+    try:
+        MavenModel.from_pretrained(tmp_path / "clf")  # transformers reports the head's keys
+        assert "classifier" in collect.text
+        collect.text = ""
+        towers = load_towers(tmp_path / "clf")
+        assert "classifier" not in collect.text
+    finally:
+        logging.getLogger("transformers").removeHandler(collect)
+    assert hf_logging.get_verbosity() == hf_logging.WARNING  # restored
+    for name, tensor in towers.state_dict().items():
+        assert torch.equal(head.state_dict()["maven." + name], tensor), name
+
+
 def test_load_encoders_from_pretrained_maven_model(tmp_path, batch):
     torch.manual_seed(1)
     pretrained = MavenModel(tiny()).eval()

@@ -207,7 +207,8 @@ def simulated_novelty(
     :func:`embedding_novelty` per modality (photometry, spectrum, both) and writes
     ``simulated_novelty.json``.
     """
-    from maven.models import MavenModel, MavenProcessor
+    from maven.models import MavenProcessor
+    from maven.models.loading import load_towers
     from maven.simulate import SimConfig, simulate
 
     def sims(n: int, shard: int, **kw):
@@ -216,7 +217,7 @@ def simulated_novelty(
 
     known = sims(n_reference + n_queries, 0)
     novel = sims(n_queries, 1, classes=tuple(novel_classes))
-    model = MavenModel.from_pretrained(model_dir).eval()
+    model = load_towers(model_dir).eval()
     processor = MavenProcessor.from_pretrained(model_dir)
     results = {
         m: embedding_novelty(

@@ -40,14 +40,15 @@ def load_model(model, processor=None, *, device: str | None = None):
 
     A folder without ``processor_config.json`` gets a default :class:`MavenProcessor`.
     """
-    from maven.models import MavenModel, MavenProcessor
+    from maven.models import MavenProcessor
+    from maven.models.loading import load_towers
 
     if isinstance(model, (str, Path)):
         folder = Path(model)
         if not folder.is_dir():
             raise MavenError(f"{folder}: no such model folder")
         h, name = model_hash(folder), model_name(folder)
-        model = MavenModel.from_pretrained(folder)
+        model = load_towers(folder)
         if processor is None:
             has_cfg = (folder / "processor_config.json").is_file()
             processor = MavenProcessor.from_pretrained(folder) if has_cfg else MavenProcessor()

@@ -198,9 +198,8 @@ def _head_class(task: str):
 
 
 def _build(config: FinetuneConfig, class_weights: list[float] | None):
-    from transformers.utils import logging as hf_logging
-
     from maven.models import MavenConfig, MavenProcessor
+    from maven.models.loading import quiet_loading
 
     settings: dict[str, Any] = {
         "head_modality": config.modality,
@@ -228,13 +227,8 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
                 f"pre-trained model folder {config.model!r} not found (no config.json): run "
                 "maven pretrain, or give --model / model: a save_pretrained folder"
             )
-        # a MavenModel folder has no head: its "missing keys" report is expected, not news
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        try:
+        with quiet_loading():  # a MavenModel folder has no head: its report is expected
             model = head.from_pretrained(config.model, **settings)
-        finally:
-            hf_logging.set_verbosity(verbosity)
         processor = MavenProcessor.from_pretrained(config.model, **config.processor)
     if config.task == "redshift" and processor.spectrum_frame == "rest":
         raise ConfigError("a redshift head cannot read rest-frame spectra: the shift is the answer")
