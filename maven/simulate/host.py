@@ -39,7 +39,6 @@ every instrument's range), measured on the model before resolution smoothing
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.simulate.templates import REST_WAVE, cache_dir
+from maven.simulate.templates import REST_WAVE, cached_arrays
 
 __all__ = [
     "HOST_GROUP_WEIGHTS",
@@ -264,19 +263,7 @@ def get_host_library(template_dir: str | None) -> HostLibrary:
         return physics_hosts()
     st = tarball.stat()
     key = hashlib.sha256(f"host-v2|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()[:16]
-    cfile = cache_dir() / f"host-galaxies-{key}.npz"
-    data = None
-    if cfile.exists():
-        try:
-            with np.load(cfile, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            data = None
-    if data is None:
-        data = _load_superfit(tarball)
-        tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **data)
-        os.replace(tmp, cfile)
+    data = cached_arrays(f"host-galaxies-{key}.npz", lambda: _load_superfit(tarball))
     ids = tuple(str(i) for i in data["ids"])
     return HostLibrary(
         ids=ids,

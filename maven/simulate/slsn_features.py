@@ -28,7 +28,6 @@ covered range and is 1 outside it. Parsed ratios are cached as ``.npz`` (no pick
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tarfile
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.simulate.templates import REST_WAVE, cache_dir
+from maven.simulate.templates import REST_WAVE, cached_arrays
 
 __all__ = [
     "DASH_TARBALL",
@@ -201,18 +200,7 @@ def _parse(tarball: Path) -> dict[str, np.ndarray]:
 def _cached(tarball: Path) -> dict[str, np.ndarray]:
     st = tarball.stat()
     key = hashlib.sha256(f"{_VERSION}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()
-    cfile = cache_dir() / f"{_VERSION}-{key[:16]}.npz"
-    if cfile.exists():
-        try:
-            with np.load(cfile, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            pass
-    data = _parse(tarball)
-    tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **data)
-    os.replace(tmp, cfile)
-    return data
+    return cached_arrays(f"{_VERSION}-{key[:16]}.npz", lambda: _parse(tarball))
 
 
 def load_slsn_features(root: Path | None) -> dict[str, SlsnFeatures] | None:

@@ -58,7 +58,6 @@ artefacts).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from maven.errors import ConfigError
-from maven.simulate.templates import cache_dir
+from maven.simulate.templates import cached_arrays
 
 __all__ = [
     "AlertStream",
@@ -340,28 +339,25 @@ def _unit(ra, dec) -> np.ndarray:
 
 
 def _read_cadence_file(path: Path, spec: SurveySpec) -> dict[str, np.ndarray]:
+    st = path.stat()
+    name = f"cadence-{spec.name}-{st.st_size}-{int(st.st_mtime)}.npz"
+    return cached_arrays(name, lambda: _parse_cadence_file(path, spec))
+
+
+def _parse_cadence_file(path: Path, spec: SurveySpec) -> dict[str, np.ndarray]:
     import pandas as pd
 
-    st = path.stat()
-    cfile = cache_dir() / f"cadence-{spec.name}-{st.st_size}-{int(st.st_mtime)}.npz"
-    if cfile.exists():
-        with np.load(cfile, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
     df = pd.read_csv(path, usecols=["expMJD", "filter", "fiveSigmaDepth", "_ra", "_dec"])
     codes = {f: i for i, f in enumerate(spec.file_filters)}
     band = df["filter"].map(codes)
     keep = band.notna().to_numpy() & np.isfinite(df["fiveSigmaDepth"].to_numpy())
-    data = {
+    return {
         "mjd": df["expMJD"].to_numpy(np.float64)[keep],
         "band": band.to_numpy()[keep].astype(np.int8),
         "m5": df["fiveSigmaDepth"].to_numpy(np.float32)[keep],
         "ra": df["_ra"].to_numpy(np.float64)[keep],
         "dec": df["_dec"].to_numpy(np.float64)[keep],
     }
-    tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **data)
-    os.replace(tmp, cfile)
-    return data
 
 
 @lru_cache(maxsize=4)

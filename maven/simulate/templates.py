@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = [
     "NOVEL_CLASSES",
     "find_template_dir",
     "cache_dir",
+    "cached_arrays",
     "load_template",
     "extend_late_time",
     "LATE_TIME_PHASE",
@@ -379,6 +381,24 @@ def cache_dir() -> Path:
     return p
 
 
+def cached_arrays(name: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays cached as ``cache_dir() / name`` (``.npz``, never pickle), else ``build()``,
+    written there atomically (a temporary file renamed), so parallel workers never read half a
+    file. An unreadable cache file is rebuilt."""
+    cfile = cache_dir() / name
+    if cfile.exists():
+        try:
+            with np.load(cfile, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            pass
+    data = build()
+    tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, **data)
+    os.replace(tmp, cfile)
+    return data
+
+
 # --------------------------------------------------------------------------- loaders
 
 
@@ -580,19 +600,8 @@ def peak_phase_of(phase: np.ndarray, sed: np.ndarray) -> tuple[float, float]:
 def load_template(info: TemplateInfo, root: Path) -> TemplateGrid:
     """One catalogued template from the template directory (grid cached as ``.npz``)."""
     path = root / info.relpath
-    cfile = cache_dir() / f"grid-{info.id}-{_cache_key(info, path)}.npz"
-    data = None
-    if cfile.exists():
-        try:
-            with np.load(cfile, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            data = None
-    if data is None:
-        data = _load_raw(info, root)
-        tmp = cfile.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **data)
-        os.replace(tmp, cfile)
+    key = _cache_key(info, path)
+    data = cached_arrays(f"grid-{info.id}-{key}.npz", lambda: _load_raw(info, root))
     phase, flux = np.asarray(data["phase"], np.float64), np.asarray(data["flux"], np.float64)
     if info.family != "salt":
         phase, flux = _refine_phase(phase, flux)
