@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from .paths import REAL_DATA, SHARED_DATA
+
 # tiny test models are overhead-bound: one thread is faster and steadier on a 2-core machine
 torch.set_num_threads(1)
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data"))
-REAL_DATA = Path(os.environ.get("MAVEN_REAL_DATA", SHARED_DATA / "real"))
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,6 @@ template directory (``sed/bayesn``), so most tests skip without it."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -22,11 +19,8 @@ from maven.simulate.templates import (
     template_weights,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = Path(
-    os.environ.get("MAVEN_TEMPLATE_DIR")
-    or Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "templates"
-)
+from .paths import REPO, TEMPLATES
+
 needs_templates = pytest.mark.skipif(
     not (TEMPLATES / "sed" / "bayesn").is_dir(),
     reason=f"BayeSN model files not found at {TEMPLATES / 'sed' / 'bayesn'} (set "

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,11 +19,8 @@ from maven.simulate.host import (
 from maven.simulate.spectra import INSTRUMENTS, observe_spectrum
 from maven.simulate.templates import REST_WAVE, cache_dir
 
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = Path(
-    os.environ.get("MAVEN_TEMPLATE_DIR")
-    or Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "templates"
-)
+from .paths import REPO, TEMPLATES
+
 HAVE_SUPERFIT = (TEMPLATES / "spectra" / "superfit_templates.tar.gz").exists()
 needs_templates = pytest.mark.skipif(
     not HAVE_SUPERFIT,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,11 +15,8 @@ from maven.simulate import (
     simulate,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = Path(
-    os.environ.get("MAVEN_TEMPLATE_DIR")
-    or Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "templates"
-)
+from .paths import TEMPLATES
+
 NUGENT_91BG = TEMPLATES / "sed" / "nugent" / "Nugent_SN91bg_SED.fits.gz"
 KASEN = TEMPLATES / "sed" / "kasen17_kilonova"
 

@@ -4,9 +4,6 @@ Tests that need the template directory skip when it (or the DASH tarball) is abs
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,11 +12,8 @@ from maven.simulate.physics import magnetar_bank, magnetar_grid
 from maven.simulate.slsn_features import DASH_TARBALL, HELDOUT_OBJECTS, load_slsn_features
 from maven.simulate.templates import HELDOUT, REST_WAVE
 
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = Path(
-    os.environ.get("MAVEN_TEMPLATE_DIR")
-    or Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "templates"
-)
+from .paths import TEMPLATES
+
 O2 = (REST_WAVE >= 4100.0) & (REST_WAVE <= 4650.0)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,11 +9,8 @@ from maven.data.bands import get_band
 from maven.simulate import HELDOUT, ObjectModel, ObjectParams, SimConfig, get_library, simulate
 from maven.simulate.templates import CATALOG, cache_dir
 
-REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = Path(
-    os.environ.get("MAVEN_TEMPLATE_DIR")
-    or Path(os.environ.get("MAVEN_SHARED_DATA", REPO.parent / "shared" / "data")) / "templates"
-)
+from .paths import REPO, TEMPLATES
+
 pytestmark = pytest.mark.skipif(
     not (TEMPLATES / "sed").is_dir(),
     reason=f"template directory not found at {TEMPLATES} (set MAVEN_TEMPLATE_DIR); "
