@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from transformers.utils import logging as hf_logging
@@ -40,7 +40,6 @@ def load_towers(path: str | Path):
         arch = json.loads((Path(path) / "config.json").read_text()).get("architectures") or []
     except (OSError, json.JSONDecodeError):
         arch = []
-    if any(a != "MavenModel" for a in arch):
-        with quiet_loading():
-            return MavenModel.from_pretrained(path)
-    return MavenModel.from_pretrained(path)
+    head_folder = any(a != "MavenModel" for a in arch)
+    with quiet_loading() if head_folder else nullcontext():
+        return MavenModel.from_pretrained(path)

@@ -169,9 +169,12 @@ def _empty_meta():
 
 
 def _key_view(meta) -> np.ndarray:
-    """The ``key`` column of a one-chunk metadata table as int64, without a copy."""
+    """The ``key`` column as int64: a view without a copy when the table has one chunk (as
+    every table this module keeps does, after ``combine_chunks``)."""
     col = meta.column("key")
-    return col.chunk(0).to_numpy() if col.num_chunks == 1 else np.zeros(0, np.int64)
+    if col.num_chunks == 0:
+        return np.zeros(0, np.int64)
+    return (col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()).to_numpy()
 
 
 class _Sub:
