@@ -295,3 +295,28 @@ def test_redshift_is_optional_input(tiny_model, batch):
         spec_c = model.get_spectrum_features(**no_z)
     assert out.spectrum_model_output.last_hidden_state.shape[1] == 1 + 128 // 16
     assert not torch.allclose(model.get_spectrum_features(**batch), spec_c)
+
+
+def test_distance_modulus_input_equals_astropy_and_is_absent_without_redshift():
+    """The redshift token's distance modulus is astropy's (Planck18) for known z; unknown
+    redshifts contribute nothing; presets switch it on, older configs keep it off."""
+    from astropy.cosmology import Planck18
+
+    from maven.models.encoders import RedshiftToken, distance_modulus
+
+    z = np.array([0.002, 0.0123, 0.034, 0.1, 0.5, 1.7, 3.0])
+    got = distance_modulus(torch.tensor(z, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, Planck18.distmod(z).value, atol=1e-4)
+    token = RedshiftToken(8, distance_modulus=True)
+    plain = RedshiftToken(8, distance_modulus=False)
+    plain.load_state_dict({k: v for k, v in token.state_dict().items() if "distance" not in k})
+    zs = torch.tensor([0.05, 0.05, 0.3])
+    known = torch.tensor([True, False, False])
+    with_mu, valid = token(zs, known, 3, torch.device("cpu"))
+    without, _ = plain(zs, known, 3, torch.device("cpu"))
+    assert valid.tolist() == [True, False, False]
+    assert not torch.allclose(with_mu[0], without[0])  # the modulus moves a known row
+    torch.testing.assert_close(with_mu[1:], without[1:])  # and nothing else
+    torch.testing.assert_close(with_mu[1], with_mu[2])  # an unknown z carries no value
+    assert MavenConfig.from_preset("tiny").photometry_config.use_distance_modulus
+    assert not MavenConfig().photometry_config.use_distance_modulus

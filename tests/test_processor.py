@@ -251,34 +251,72 @@ def test_real_objects_process_and_embed(real_data):
         assert torch.isfinite(out.loss)
 
 
+def _line_spectrum(z: float) -> Spectrum:
+    """A flat spectrum with one emission line at 6150 (1 + z) A."""
+    wave = np.linspace(3000, 9800, 1500)
+    flux = 1 + 2 * np.exp(-0.5 * ((wave - 6150 * (1 + z)) / 40) ** 2)
+    return Spectrum(wave, flux, np.full(wave.size, 0.05), flux_unit="uncalibrated")
+
+
+def _peak_wave(out, i: int = 0) -> float:
+    return float(10 ** out["spectrum_wavelength"][i][np.argmax(out["spectrum_values"][i, :, 0])])
+
+
 def test_rest_frame_spectra_put_lines_in_the_same_bins():
     """spectrum_frame="rest": a line observed at 6150 (1 + z) A lands in the 6150 A bin at
-    every known redshift; without a redshift (or with it hidden) the frame is the observer's."""
+    every known redshift; without a redshift a rest-frame processor gives no spectrum (it is
+    never fed an observer-frame one), and hiding the redshift token keeps the rest frame."""
     rest = MavenProcessor(spectrum_bins=256, spectrum_frame="rest")
     observer = MavenProcessor(spectrum_bins=256)
-
-    def peak_wave(proc, z, known=True):
-        wave = np.linspace(3000, 9800, 1500)
-        flux = 1 + 2 * np.exp(-0.5 * ((wave - 6150 * (1 + z)) / 40) ** 2)
-        spec = Spectrum(wave, flux, np.full(wave.size, 0.05), flux_unit="uncalibrated")
-        out = proc(spectra=[spec], redshifts=[z if known else None], return_tensors="np")
-        assert bool(out["redshift_mask"][0]) is known
-        return 10 ** out["spectrum_wavelength"][0][np.argmax(out["spectrum_values"][0, :, 0])]
-
     for z in (0.0, 0.1, 0.3):
-        assert peak_wave(rest, z) == pytest.approx(6150, rel=0.01)
-        assert peak_wave(observer, z) == pytest.approx(6150 * (1 + z), rel=0.01)
-    assert peak_wave(rest, 0.3, known=False) == pytest.approx(6150 * 1.3, rel=0.01)
-    # augmentation that hides the redshift also keeps the observer frame
+        spec = _line_spectrum(z)
+        out = rest(spectra=[spec], redshifts=[z], return_tensors="np")
+        assert out["redshift_mask"][0] and out["has_spectrum"][0]
+        assert _peak_wave(out) == pytest.approx(6150, rel=0.01)
+        out = observer(spectra=[spec], redshifts=[z], return_tensors="np")
+        assert _peak_wave(out) == pytest.approx(6150 * (1 + z), rel=0.01)
+    unknown = rest(spectra=[_line_spectrum(0.3)], redshifts=[None], return_tensors="np")
+    assert not unknown["has_spectrum"][0] and not unknown["spectrum_mask"][0].any()
     hide = MavenProcessor(spectrum_bins=256, spectrum_frame="rest", aug_hide_redshift_probability=1)
-    wave = np.linspace(3000, 9800, 1500)
-    flux = 1 + 2 * np.exp(-0.5 * ((wave - 6150 * 1.3) / 40) ** 2)
-    spec = Spectrum(wave, flux, np.full(wave.size, 0.05), flux_unit="uncalibrated")
     out = hide(
-        spectra=[spec], redshifts=[0.3], return_tensors="np", augment=np.random.default_rng(0)
+        spectra=[_line_spectrum(0.3)],
+        redshifts=[0.3],
+        return_tensors="np",
+        augment=np.random.default_rng(0),
     )
-    assert not out["redshift_mask"][0]
-    peak = 10 ** out["spectrum_wavelength"][0][np.argmax(out["spectrum_values"][0, :, 0])]
-    assert peak == pytest.approx(6150 * 1.3, rel=0.06)  # within the augmentation's stretch
+    assert not out["redshift_mask"][0]  # the token is hidden ...
+    assert _peak_wave(out) == pytest.approx(6150, rel=0.01)  # ... the frame is still the rest
+
+
+@pytest.mark.parametrize("frame", ["observer", "rest"])
+def test_augmentation_never_moves_spectral_lines(frame):
+    """Augmentations keep the label true: over many seeds a line stays in its bin (no
+    wavelength stretch, which would be another redshift) while light-curve times may jitter."""
+    proc = MavenProcessor(spectrum_bins=256, spectrum_frame=frame, aug_max_stretch=0.05)
+    z = 0.2
+    expected = 6150 * (1 + z) if frame == "observer" else 6150
+    bin_width = 10 ** (np.log10(10000 / 3000) / 256) - 1
+    for seed in range(20):
+        out = proc(
+            spectra=[_line_spectrum(z)],
+            redshifts=[z],
+            return_tensors="np",
+            augment=np.random.default_rng(seed),
+        )
+        assert abs(_peak_wave(out) / expected - 1) <= 1.5 * bin_width
+
+
+def test_redshift_recipes_get_no_time_stretch(tmp_path):
+    """Time dilation is a redshift cue: a redshift head's processor has no stretch."""
+    from maven.training.finetune import FinetuneConfig, _build
+
+    config = FinetuneConfig(model=None, preset="tiny", task="redshift")
+    _, processor = _build(config, None)
+    assert processor.aug_max_stretch == 0.0
+    config = FinetuneConfig(model=None, preset="tiny", task="classification")
+    _, processor = _build(config, None)
+    assert processor.aug_max_stretch > 0
+
+def test_unknown_spectrum_frame_is_refused():
     with pytest.raises(ConfigError):
         MavenProcessor(spectrum_frame="comoving")

@@ -60,6 +60,7 @@ class _TowerConfig(PretrainedConfig):
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
         layer_norm_eps: float = 1e-5,
+        use_distance_modulus: bool = False,
         **kwargs: Any,
     ) -> None:
         self.hidden_size = _positive_int("hidden_size", hidden_size)
@@ -77,6 +78,9 @@ class _TowerConfig(PretrainedConfig):
         self.dropout = _probability("dropout", dropout)
         self.attention_dropout = _probability("attention_dropout", attention_dropout)
         self.layer_norm_eps = _positive_float("layer_norm_eps", layer_norm_eps)
+        if not isinstance(use_distance_modulus, bool):
+            raise ConfigError(f"use_distance_modulus must be a bool, got {use_distance_modulus!r}")
+        self.use_distance_modulus = use_distance_modulus
         super().__init__(**kwargs)
 
 
@@ -105,6 +109,10 @@ class MavenPhotometryConfig(_TowerConfig):
         use_redshift (`bool`, *optional*, defaults to True): add a redshift token, masked
             where the input has none (never required). Train with the processor's
             ``aug_hide_redshift_probability`` so the tower also works without it.
+        use_distance_modulus (`bool`, *optional*, defaults to False; True in the presets):
+            the redshift token also carries the distance modulus (Planck18), so the
+            absolute magnitude is one subtraction from the log flux scale. False reads
+            checkpoints saved before it existed.
     """
 
     model_type = "maven_photometry"
@@ -317,6 +325,7 @@ class MavenConfig(PretrainedConfig):
             update = kwargs.pop(key, None) or {}
             if not isinstance(update, dict):
                 raise ConfigError(f"{key} overrides must be a dict, got {type(update).__name__}")
-            towers[key] = {**preset, **update}
+            # every preset gives the redshift token the distance modulus
+            towers[key] = {"use_distance_modulus": True, **preset, **update}
         kwargs.setdefault("projection_dim", proj)
         return cls(**towers, **kwargs)

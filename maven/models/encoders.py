@@ -9,8 +9,10 @@ output is meaningless and the caller's ``has_photometry`` / ``has_spectrum`` fla
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +26,7 @@ from maven.models.configuration_maven import (
 __all__ = [
     "SinusoidalFeatures",
     "RedshiftToken",
+    "distance_modulus",
     "MavenEncoderLayer",
     "MavenTransformer",
     "MavenPhotometryEncoder",
@@ -34,6 +37,11 @@ _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
 
 #: log10(wavelength / Angstrom) subtracted before the encodings (about 5000 A).
 LOG_WAVE_CENTER = 3.7
+#: the redshift token's distance-modulus feature is (mu - CENTER) / SCALE (mu = 40 at z ~ 0.26)
+DISTANCE_MODULUS_CENTER = 40.0
+DISTANCE_MODULUS_SCALE = 5.0
+#: distance moduli are computed for redshifts clamped to at least this (mu ~ 33 mag)
+DISTANCE_MODULUS_Z_MIN = 1e-3
 
 
 class SinusoidalFeatures(nn.Module):
@@ -139,16 +147,44 @@ def _mlp(n_in: int, hidden: int, act: str) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), _ACTIVATIONS[act](), nn.Linear(hidden, hidden))
 
 
+@functools.lru_cache(maxsize=1)
+def _distance_modulus_table() -> tuple[np.ndarray, np.ndarray]:
+    """(log z, distance modulus) on a fine grid, astropy's Planck18 cosmology."""
+    from astropy.cosmology import Planck18
+
+    log_z = np.linspace(np.log(DISTANCE_MODULUS_Z_MIN), np.log(10.0), 2048)
+    return log_z, np.asarray(Planck18.distmod(np.exp(log_z)).value, dtype=np.float64)
+
+
+def distance_modulus(z: torch.Tensor) -> torch.Tensor:
+    """Distance modulus (mag, Planck18) of redshifts ``z`` (any shape), by linear
+    interpolation in log z of astropy's values (error < 1e-4 mag); redshifts below
+    :data:`DISTANCE_MODULUS_Z_MIN` are clamped to it."""
+    log_z, mu = _distance_modulus_table()
+    grid = torch.as_tensor(log_z, dtype=torch.float64, device=z.device)
+    values = torch.as_tensor(mu, dtype=torch.float64, device=z.device)
+    x = torch.log(z.double().clamp(DISTANCE_MODULUS_Z_MIN, 10.0))
+    i = torch.searchsorted(grid, x).clamp(1, grid.numel() - 1)
+    w = (x - grid[i - 1]) / (grid[i] - grid[i - 1])
+    return (values[i - 1] + w * (values[i] - values[i - 1])).to(z.dtype)
+
+
 class RedshiftToken(nn.Module):
-    """One token from an optional redshift: ``token + Linear([z, log(1 + z)])``.
+    """One token from an optional redshift: ``token + Linear([z, log(1 + z)])``, plus
+    ``Linear((mu(z) - 40) / 5)`` of the distance modulus when ``distance_modulus`` (so the
+    tower forms luminosity by one subtraction from the light curve's log flux scale).
 
     ``forward(redshift (B,) | None, redshift_mask (B,) | None, batch, device)`` returns
-    ``(token (B, H), valid (B,) bool)``; without a redshift every row is invalid (masked).
+    ``(token (B, H), valid (B,) bool)``; without a redshift every row is invalid (masked)
+    and its features are zero.
     """
 
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, distance_modulus: bool = False) -> None:
         super().__init__()
         self.embedding = nn.Linear(2, hidden_size)
+        self.distance_embedding = (
+            nn.Linear(1, hidden_size, bias=False) if distance_modulus else None
+        )
         self.token = nn.Parameter(torch.zeros(hidden_size))
 
     def forward(
@@ -169,8 +205,14 @@ class RedshiftToken(nn.Module):
                 if redshift_mask is None
                 else redshift_mask.bool()
             )
+        z = torch.where(valid, z, torch.zeros_like(z))
         feats = torch.stack([z, torch.log1p(z.clamp(min=-0.5))], dim=-1)
-        return self.token + self.embedding(feats), valid
+        token = self.token + self.embedding(feats)
+        if self.distance_embedding is not None:
+            mu = (distance_modulus(z) - DISTANCE_MODULUS_CENTER) / DISTANCE_MODULUS_SCALE
+            mu = torch.where(valid, mu, torch.zeros_like(mu))
+            token = token + self.distance_embedding(mu.unsqueeze(-1))
+        return token, valid
 
 
 class MavenPhotometryEncoder(nn.Module):
@@ -196,7 +238,9 @@ class MavenPhotometryEncoder(nn.Module):
         self.observation_embedding = _mlp(n_in, h, config.hidden_act)
         self.scale_embedding = nn.Linear(1, h)
         self.scale_token = nn.Parameter(torch.zeros(h))
-        self.redshift_token = RedshiftToken(h) if config.use_redshift else None
+        self.redshift_token = (
+            RedshiftToken(h, config.use_distance_modulus) if config.use_redshift else None
+        )
         self.transformer = MavenTransformer(config)
 
     def forward(
@@ -265,7 +309,9 @@ class MavenSpectrumEncoder(nn.Module):
         self.wavelength_embedding = _mlp(
             self.wavelength_features.out_features, h, config.hidden_act
         )
-        self.redshift_token = RedshiftToken(h) if config.use_redshift else None
+        self.redshift_token = (
+            RedshiftToken(h, config.use_distance_modulus) if config.use_redshift else None
+        )
         self.transformer = MavenTransformer(config)
 
     def forward(

@@ -28,9 +28,12 @@ passed through asinh (about linear near 1, tame for spikes and near-zero-median 
 Redshift (``Supernova.redshift``) is passed as ``redshift`` + ``redshift_mask``; never needed.
 
 Augmentation happens only when ``augment`` (a ``numpy.random.Generator``) is given: random
-point dropping, truncation in time, noise drawn from the errors, a small redshift-like
-stretch ``(1 + dz)`` of times and spectrum wavelengths, a random spectrum choice, random
-subsets past the token budget and random hiding of the redshift.
+point dropping, truncation in time, noise drawn from the errors, a small time-scale jitter
+``(1 + s)`` of the light curve (``aug_max_stretch``), a random spectrum choice, random
+subsets past the token budget and random hiding of the redshift token. Every augmentation
+keeps the labels true: spectra are never stretched in wavelength (that would be another
+redshift), and the spectrum frame follows the true redshift even when its token is hidden.
+Redshift recipes set ``aug_max_stretch`` to 0 (time dilation is a redshift cue).
 """
 
 from __future__ import annotations
@@ -78,10 +81,10 @@ class MavenProcessor:
         spectrum_wave_min, spectrum_wave_max: grid range, observer-frame Angstrom.
         spectrum_bins: number of log-spaced bins (a multiple of the model's patch size).
         gap_bins: empty stretches wider than this many bins are masked, not interpolated.
-        spectrum_frame: ``"observer"`` (default) or ``"rest"``: spectra of objects whose
-            redshift is given (and not hidden by augmentation) are resampled at
-            ``wavelength / (1 + z)``, so lines sit in the same bins at any redshift;
-            ``redshift_mask`` tells the model which frame a spectrum is in.
+        spectrum_frame: ``"observer"`` (default) or ``"rest"``: spectra are resampled at
+            ``wavelength / (1 + z)``, so lines sit in the same bins at any redshift; an
+            object without a redshift then has no usable spectrum (``has_spectrum``
+            False): a rest-frame model is never given an observer-frame spectrum.
         extra_band_wavelengths: ``{band name: effective wavelength in A}`` for bands outside
             the registry.
         aug_*: augmentation strengths (only used when ``augment`` is passed).
@@ -232,20 +235,25 @@ class MavenProcessor:
             )
         items = self._collect(supernovae, lightcurves, spectra, redshifts)
         rng = augment
-        if rng is not None:  # hide redshifts first: the spectrum frame depends on it
-            p_hide = self.aug_hide_redshift_probability
-            items = [(lc, sps, None if rng.random() < p_hide else z) for lc, sps, z in items]
-        s = self.aug_max_stretch
-        phot, specs = [], []
+        s, p_hide = self.aug_max_stretch, self.aug_hide_redshift_probability
+        phot, specs, inputs = [], [], []
         for lc, sps, z in items:
-            # one redshift-like stretch per object, shared by its times and wavelengths
+            # a time-scale jitter of the light curve only: wavelengths are never stretched
+            # (a stretched spectrum is a different redshift and would make labels wrong)
             stretch = 1.0 + rng.uniform(-s, s) if rng is not None and s > 0 else 1.0
             p = self._photometry(lc, stretch, rng)
             phot.append(p)
-            if self.spectrum_frame == "rest" and z is not None:
-                stretch /= 1.0 + z
-            specs.append(self._spectrum(sps, None if p is None else p[5], stretch, rng))
-        out = self._pad(items, phot, specs)
+            t_ref = None if p is None else p[5]
+            if self.spectrum_frame == "rest":
+                # the frame follows the true redshift, never the augmentation: a rest-frame
+                # recipe never sees an observer-frame spectrum (none without a redshift)
+                spec = None if z is None else self._spectrum(sps, t_ref, 1.0 / (1.0 + z), rng)
+            else:
+                spec = self._spectrum(sps, t_ref, 1.0, rng)
+            specs.append(spec)
+            hide = rng is not None and z is not None and rng.random() < p_hide
+            inputs.append((lc, sps, None if hide else z))
+        out = self._pad(inputs, phot, specs)
         if return_tensors == "pt":
             import torch
             from transformers import BatchFeature
@@ -381,10 +389,10 @@ class MavenProcessor:
         lo, hi = s.wavelength[0] * factor, s.wavelength[-1] * factor
         return lo < self.spectrum_wave_max and hi > self.spectrum_wave_min
 
-    def _spectrum(self, spectra, t_ref, stretch: float, rng) -> tuple | None:
-        """-> (values (N, 2), mask (N,)) or None; wavelengths are multiplied by ``stretch``
-        (augmentation and, for rest-frame spectra, 1 / (1 + z))."""
-        usable = [s for s in spectra if self._overlaps(s, stretch)]
+    def _spectrum(self, spectra, t_ref, factor: float, rng) -> tuple | None:
+        """-> (values (N, 2), mask (N,)) or None; wavelengths are multiplied by ``factor``
+        (1, or 1 / (1 + z) for rest-frame spectra)."""
+        usable = [s for s in spectra if self._overlaps(s, factor)]
         if not usable:
             return None
         if rng is not None:
@@ -397,7 +405,7 @@ class MavenProcessor:
         wave, flux, err = chosen.wavelength, chosen.flux, chosen.flux_err
         if err is None:
             err = np.full(flux.size, _noise_estimate(flux))
-        wave = wave * stretch
+        wave = wave * factor
         if rng is not None and rng.random() < self.aug_noise_probability:
             flux = flux + rng.normal(0.0, 1.0, flux.size) * err
         return self._resample(np.log10(wave), flux, err)

@@ -211,16 +211,19 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
         "redshift_sigma_scale": 1.0,
     }
     head = _head_class(config.task)
+    options = dict(config.processor)
+    if config.task == "redshift":  # time dilation is a redshift cue: no time stretch
+        options["aug_max_stretch"] = 0.0
     if config.task == "classification":
         settings["id2label"] = dict(enumerate(map(str, config.classes)))
         settings["class_weights"] = class_weights
         settings["use_redshift_input"] = config.use_redshift_input
     if config.model is None and Path(config.preset).is_dir():  # its architecture, new weights
         model = head(MavenConfig.from_pretrained(config.preset), **settings)
-        processor = MavenProcessor.from_pretrained(config.preset, **config.processor)
+        processor = MavenProcessor.from_pretrained(config.preset, **options)
     elif config.model is None:
         model = head(MavenConfig.from_preset(config.preset), **settings)
-        processor = MavenProcessor(**config.processor)
+        processor = MavenProcessor(**options)
     else:
         if not (Path(config.model) / "config.json").is_file():
             raise ConfigError(
@@ -229,7 +232,7 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
             )
         with quiet_loading():  # a MavenModel folder has no head: its report is expected
             model = head.from_pretrained(config.model, **settings)
-        processor = MavenProcessor.from_pretrained(config.model, **config.processor)
+        processor = MavenProcessor.from_pretrained(config.model, **options)
     if config.task == "redshift" and processor.spectrum_frame == "rest":
         raise ConfigError("a redshift head cannot read rest-frame spectra: the shift is the answer")
     return model, processor
@@ -586,7 +589,8 @@ def finetune(
     model.to(device)
     ok = usable(model, processor, records)
     if (~ok).any():
-        dropped["no usable spectrum on the processor grid"] = int((~ok).sum())
+        reason = "no usable spectrum (off the grid, or no redshift for a rest-frame one)"
+        dropped[reason] = int((~ok).sum())
         records = [sn for sn, good in zip(records, ok, strict=True) if good]
     if len(records) < 10:
         raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
