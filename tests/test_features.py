@@ -167,8 +167,8 @@ def test_absolute_magnitude_is_peak_minus_distance_modulus():
     for z in (0.01, 0.05, 0.5):
         x = lightcurve_features(lc, redshift=z)
         assert _feat(x, "redshift") == z
-        expected = 18.0 - Planck18.distmod(z).value
-        assert _feat(x, "peak_abs_mag") == pytest.approx(expected, abs=1e-9)
+        expected = 18.0 - Planck18.distmod(z).value  # maven tabulates it (1e-4 mag)
+        assert _feat(x, "peak_abs_mag") == pytest.approx(expected, abs=1e-4)
     x = lightcurve_features(lc, redshift=0.0)
     assert math.isnan(_feat(x, "peak_abs_mag"))
 

@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from maven.data.cosmology import distance_modulus
 from maven.data.photometry import flux_to_mag
 from maven.data.records import LightCurve, Supernova
 from maven.errors import MavenError
@@ -152,12 +153,6 @@ def _half_width(tt: np.ndarray, ff: np.ndarray) -> float:
     return crossing(k, +1) - crossing(k, -1)
 
 
-def _distmod(z: float) -> float:
-    from astropy.cosmology import Planck18
-
-    return float(Planck18.distmod(z).value)
-
-
 def lightcurve_features(lc: LightCurve, redshift: float | None = None) -> np.ndarray:
     """The feature vector of one light curve (see the module docstring and :data:`FEATURE_NAMES`).
 
@@ -230,7 +225,7 @@ def lightcurve_features(lc: LightCurve, redshift: float | None = None) -> np.nda
 
     z = out[_INDEX["redshift"]]
     if math.isfinite(z) and z > 0:
-        put("peak_abs_mag", out[_INDEX["peak_mag"]] - _distmod(z))
+        put("peak_abs_mag", out[_INDEX["peak_mag"]] - float(distance_modulus(z)))
     return out
 
 

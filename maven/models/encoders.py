@@ -9,14 +9,13 @@ output is meaningless and the caller's ``has_photometry`` / ``has_spectrum`` fla
 
 from __future__ import annotations
 
-import functools
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from maven.data.cosmology import Z_MAX, Z_MIN, distance_modulus_table
 from maven.models.configuration_maven import (
     MavenPhotometryConfig,
     MavenSpectrumConfig,
@@ -40,8 +39,6 @@ LOG_WAVE_CENTER = 3.7
 #: the redshift token's distance-modulus feature is (mu - CENTER) / SCALE (mu = 40 at z ~ 0.26)
 DISTANCE_MODULUS_CENTER = 40.0
 DISTANCE_MODULUS_SCALE = 5.0
-#: distance moduli are computed for redshifts clamped to at least this (mu ~ 33 mag)
-DISTANCE_MODULUS_Z_MIN = 1e-3
 
 
 class SinusoidalFeatures(nn.Module):
@@ -147,23 +144,13 @@ def _mlp(n_in: int, hidden: int, act: str) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), _ACTIVATIONS[act](), nn.Linear(hidden, hidden))
 
 
-@functools.lru_cache(maxsize=1)
-def _distance_modulus_table() -> tuple[np.ndarray, np.ndarray]:
-    """(log z, distance modulus) on a fine grid, astropy's Planck18 cosmology."""
-    from astropy.cosmology import Planck18
-
-    log_z = np.linspace(np.log(DISTANCE_MODULUS_Z_MIN), np.log(10.0), 2048)
-    return log_z, np.asarray(Planck18.distmod(np.exp(log_z)).value, dtype=np.float64)
-
-
 def distance_modulus(z: torch.Tensor) -> torch.Tensor:
-    """Distance modulus (mag, Planck18) of redshifts ``z`` (any shape), by linear
-    interpolation in log z of astropy's values (error < 1e-4 mag); redshifts below
-    :data:`DISTANCE_MODULUS_Z_MIN` are clamped to it."""
-    log_z, mu = _distance_modulus_table()
+    """:func:`maven.data.cosmology.distance_modulus` for a tensor ``z`` (any shape, any
+    device; the same table and clamping)."""
+    log_z, mu = distance_modulus_table()
     grid = torch.as_tensor(log_z, dtype=torch.float64, device=z.device)
     values = torch.as_tensor(mu, dtype=torch.float64, device=z.device)
-    x = torch.log(z.double().clamp(DISTANCE_MODULUS_Z_MIN, 10.0))
+    x = torch.log(z.double().clamp(Z_MIN, Z_MAX))
     i = torch.searchsorted(grid, x).clamp(1, grid.numel() - 1)
     w = (x - grid[i - 1]) / (grid[i] - grid[i - 1])
     return (values[i - 1] + w * (values[i] - values[i - 1])).to(z.dtype)
