@@ -1,4 +1,8 @@
 import gzip
+import hashlib
+import re
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +38,25 @@ def test_every_band_loads_without_shared_data():
         assert b.transmission.max() == pytest.approx(1.0)
         assert 1000 < b.wave_eff < 25000 and b.width > 100
         assert b.magsys in ("AB", "Vega")
+
+
+def test_shipped_curves_are_the_files_provenance_lists():
+    """Every file in maven/data/filters is listed in its PROVENANCE.md with the sha256 of the
+    bytes piscola 3.1.0 ships, and every listed curve is read by a band (none unused)."""
+    root = Path(str(resources.files("maven.data") / "filters"))
+    row = re.compile(r"^\| `([^`]+)` \| \d+ \| `([0-9a-f]{64})` \|", re.M)
+    listed = dict(row.findall((root / "PROVENANCE.md").read_text()))
+    files = {
+        p.relative_to(root).as_posix() for p in root.rglob("*.*") if p.suffix in (".dat", ".gz")
+    }
+    assert files == set(listed) and len(files) == 60
+    for rel, sha in listed.items():
+        data = (root / rel).read_bytes()
+        if rel.endswith(".gz"):
+            data = gzip.decompress(data)
+        assert hashlib.sha256(data).hexdigest() == sha, rel
+    used = {get_band(n).source.removeprefix("maven:data/filters/") for n in list_bands()}
+    assert files - used == {"CALSPEC/alpha_lyr_stis_005.dat.gz"}  # the Vega spectrum
 
 
 @pytest.mark.parametrize("name, offset", sorted(PUBLISHED_VEGA_TO_AB.items()))

@@ -1,6 +1,8 @@
 """The band registry: band names as real data write them -> transmission curves.
 
-Every band a fresh install knows comes from a well-kept dependency that ships the curve:
+Every band a fresh install knows ships with it: from speclite (a dependency), or as package data
+in ``maven/data/filters`` (copied from the piscola 3.1.0 wheel, MIT; source, licence and
+citation per system in ``maven/data/filters/PROVENANCE.md``):
 
 =============================  ================================================  =========
 bands (canonical names)        curve source (package: files)                      default
@@ -12,24 +14,25 @@ bessell::U B V R I             speclite ``bessell-*`` (Bessell 1990)            
 2mass::J H Ks                  speclite ``twomass-*`` (Cohen+03)                  Vega
 gaia::G BP RP                  speclite ``gaiadr3-*``                             Vega
 galex::FUV NUV                 speclite ``galex-*``                               AB
-des::g r i z Y                 piscola ``DES/des_*``                              AB
-ztf::g r i                     piscola ``ZTF/ztf_*`` (SVO, P48 + ZTF camera)      AB
-atlas::c o                     piscola ``ATLAS/ATLAS_*``                          AB
-swift::uvw2 uvm2 uvw1 u b v    piscola ``Swift/uvot_*`` (SVO)                     Vega
-csp::u g r i B V V3009 V3014   piscola ``CSP/csp_*`` (Swope, Stritzinger+11)      AB ugri,
-csp::Y J H (RetroCam/Swope)    piscola ``Swope/*``, ``Dupont/*`` (du Pont:        Vega rest
+des::g r i z Y                 maven ``DES/des_*``                                AB
+ztf::g r i                     maven ``ZTF/ztf_*`` (SNooPy: SVO + atmosphere)     AB
+atlas::c o                     maven ``ATLAS/ATLAS_*`` (SVO)                      AB
+swift::uvw2 uvm2 uvw1 u b v    maven ``Swift/uvot_*`` (SVO)                       Vega
+csp::u g r i B V V3009 V3014   maven ``CSP/csp_*`` (Swope, Stritzinger+11)        AB ugri,
+csp::Y J H (RetroCam/Swope)    maven ``Swope/*``, ``Dupont/*`` (du Pont:          Vega rest
 csp::Yd Jd Hd (du Pont)        ``Yd Jd Hd``)
-keplercam::U B V r i           piscola ``Keplercam/*`` (CfA3/4)                   Vega UBV
-4shooter::U B V R I            piscola ``4Shooter2/*`` (CfA1-3)                   Vega
-cfa4p1::U B V r i, cfa4p2::..  piscola ``CFA4/p1_*``, ``p2_*``                    Vega UBV
-megacam::g r i z               piscola ``Megacam/*`` (SNLS3)                      AB
-usno40::u g r i z              piscola ``USNO40/*`` (SDSS photometric telescope)  AB
+keplercam::U B V r i           maven ``Keplercam/*`` (CfA3/4)                     Vega UBV
+4shooter::U B V R I            maven ``4Shooter2/*`` (CfA1-3)                     Vega
+cfa4p1::U B V r i, cfa4p2::..  maven ``CFA4/p1_*``, ``p2_*``                      Vega UBV
+megacam::g r i z               maven ``Megacam/*`` (SNLS3)                        AB
+usno40::u g r i z              maven ``USNO40/*`` (SDSS photometric telescope)    AB
 kait::B V R I                  Bessell curves (KAIT/Nickel natural BVRI are        Vega
                                close to Johnson-Cousins; documented approximation)
 =============================  ================================================  =========
 
 ``vega_to_ab`` (m_AB - m_Vega) of every band is computed by synthetic photometry of the
-CALSPEC Vega spectrum ``alpha_lyr_stis_005`` (shipped by piscola), Vega = 0 in all bands.
+CALSPEC Vega spectrum ``alpha_lyr_stis_005`` (shipped in ``maven/data/filters/CALSPEC``),
+Vega = 0 in all bands.
 
 :func:`resolve_band` places a band as data write it (``"R"`` from telescope ``"P48"``,
 ``"UVW1"``, ``"c"``, ``"w"``, ``"r'"``) using telescope/instrument/survey context; a band that
@@ -45,6 +48,7 @@ import importlib.util
 import re
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -147,15 +151,18 @@ def _speclite(name: str) -> tuple[np.ndarray, np.ndarray, str]:
     return wave, np.asarray(table["response"], float), f"speclite:{name}"
 
 
-def _piscola(relpath: str, energy: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
-    path = _package_dir("piscola") / "filters" / relpath
-    data = np.loadtxt(path, comments="#", usecols=(0, 1))
+def _shipped(relpath: str, energy: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """A curve shipped in ``maven/data/filters`` (Angstrom; see its ``PROVENANCE.md``)."""
+    data = _read_shipped(relpath)
     wave, trans = data[:, 0], data[:, 1]
-    if wave.max() < 3000:  # a curve in nm
-        wave = wave * 10.0
     if energy:  # energy response -> photon response
         trans = trans / wave
-    return wave, trans, f"piscola:filters/{relpath}"
+    return wave, trans, f"maven:data/filters/{relpath}"
+
+
+def _read_shipped(relpath: str) -> np.ndarray:
+    with resources.as_file(resources.files("maven.data") / "filters" / relpath) as path:
+        return np.loadtxt(path, comments="#", usecols=(0, 1))
 
 
 def _clean_curve(wave: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +191,7 @@ for _b in "ugriz":
     _register(f"sdss::{_b}", _speclite, (f"sdss2010-{_b}",), "AB")
 for _b in "UBVRI":
     _register(f"bessell::{_b}", _speclite, (f"bessell-{_b}",), "Vega")
-    _register(f"4shooter::{_b}", _piscola, (f"4Shooter2/4Shooter2_{_b}.dat", True), "Vega")
+    _register(f"4shooter::{_b}", _shipped, (f"4Shooter2/4Shooter2_{_b}.dat", True), "Vega")
 for _b in "BVRI":
     _register(
         f"kait::{_b}",
@@ -200,38 +207,38 @@ for _b in ("G", "BP", "RP"):
 _register("galex::FUV", _speclite, ("galex-fuv",), "AB")
 _register("galex::NUV", _speclite, ("galex-nuv",), "AB")
 for _b in "griz":
-    _register(f"des::{_b}", _piscola, (f"DES/des_{_b}.dat",), "AB")
-    _register(f"megacam::{_b}", _piscola, (f"Megacam/Megacam_{_b}.dat",), "AB")
-_register("des::Y", _piscola, ("DES/des_Y.dat",), "AB")
+    _register(f"des::{_b}", _shipped, (f"DES/des_{_b}.dat",), "AB")
+    _register(f"megacam::{_b}", _shipped, (f"Megacam/Megacam_{_b}.dat",), "AB")
+_register("des::Y", _shipped, ("DES/des_Y.dat",), "AB")
 for _b in "gri":
-    _register(f"ztf::{_b}", _piscola, (f"ZTF/ztf_{_b}.dat",), "AB")
+    _register(f"ztf::{_b}", _shipped, (f"ZTF/ztf_{_b}.dat",), "AB")
 for _b in "co":
-    _register(f"atlas::{_b}", _piscola, (f"ATLAS/ATLAS_{_b}.dat",), "AB")
+    _register(f"atlas::{_b}", _shipped, (f"ATLAS/ATLAS_{_b}.dat",), "AB")
 for _b in ("uvw2", "uvm2", "uvw1", "u", "b", "v"):
-    _register(f"swift::{_b}", _piscola, (f"Swift/uvot_{_b}.dat",), "Vega")
+    _register(f"swift::{_b}", _shipped, (f"Swift/uvot_{_b}.dat",), "Vega")
 for _b in "ugri":
-    _register(f"csp::{_b}", _piscola, (f"CSP/csp_{_b}.dat",), "AB")
-    _register(f"usno40::{_b}", _piscola, (f"USNO40/usno_{_b}.dat",), "AB")
-_register("usno40::z", _piscola, ("USNO40/usno_z.dat",), "AB")
-_register("csp::B", _piscola, ("CSP/csp_B.dat",), "Vega")
-_register("csp::V", _piscola, ("CSP/csp_n.dat",), "Vega", "CSP V is LC-9844 (CSP-n)")
-_register("csp::V9844", _piscola, ("CSP/csp_n.dat",), "Vega")
-_register("csp::V3009", _piscola, ("CSP/csp_o.dat",), "Vega")
-_register("csp::V3014", _piscola, ("CSP/csp_m.dat",), "Vega")
+    _register(f"csp::{_b}", _shipped, (f"CSP/csp_{_b}.dat",), "AB")
+    _register(f"usno40::{_b}", _shipped, (f"USNO40/usno_{_b}.dat",), "AB")
+_register("usno40::z", _shipped, ("USNO40/usno_z.dat",), "AB")
+_register("csp::B", _shipped, ("CSP/csp_B.dat",), "Vega")
+_register("csp::V", _shipped, ("CSP/csp_n.dat",), "Vega", "CSP V is LC-9844 (CSP-n)")
+_register("csp::V9844", _shipped, ("CSP/csp_n.dat",), "Vega")
+_register("csp::V3009", _shipped, ("CSP/csp_o.dat",), "Vega")
+_register("csp::V3014", _shipped, ("CSP/csp_m.dat",), "Vega")
 for _b, _f in (("Y", "Swope/Swope_Y.dat"), ("J", "Swope/Swope_J.dat"), ("H", "Swope/Swope_H.dat")):
-    _register(f"csp::{_b}", _piscola, (_f,), "Vega")
+    _register(f"csp::{_b}", _shipped, (_f,), "Vega")
 for _b in "YJH":
-    _register(f"csp::{_b}d", _piscola, (f"Dupont/Dupont_{_b}d.dat",), "Vega")
+    _register(f"csp::{_b}d", _shipped, (f"Dupont/Dupont_{_b}d.dat",), "Vega")
 for _b, _f in (("U", "Us"), ("B", "B"), ("V", "V"), ("r", "r"), ("i", "i")):
     _register(
         f"keplercam::{_b}",
-        _piscola,
+        _shipped,
         (f"Keplercam/Keplercam_{_f}.dat",),
         "Vega" if _b in "UBV" else "AB",
     )
     for _p in ("p1", "p2"):
         _register(
-            f"cfa4{_p}::{_b}", _piscola, (f"CFA4/{_p}_{_b}.dat",), "Vega" if _b in "UBV" else "AB"
+            f"cfa4{_p}::{_b}", _shipped, (f"CFA4/{_p}_{_b}.dat",), "Vega" if _b in "UBV" else "AB"
         )
 
 
@@ -264,9 +271,8 @@ def list_bands() -> list[str]:
 
 @lru_cache(maxsize=1)
 def vega_spectrum() -> tuple[np.ndarray, np.ndarray]:
-    """CALSPEC ``alpha_lyr_stis_005`` (Angstrom, erg/s/cm^2/A), as shipped by piscola."""
-    path = _package_dir("piscola") / "standards" / "alpha_lyr_stis_005.dat"
-    data = np.loadtxt(path)
+    """CALSPEC ``alpha_lyr_stis_005`` (Angstrom, erg/s/cm^2/A), shipped with maven."""
+    data = _read_shipped("CALSPEC/alpha_lyr_stis_005.dat.gz")
     return data[:, 0], data[:, 1]
 
 
