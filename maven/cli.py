@@ -195,9 +195,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         restrict_modality,
         write_evaluation,
     )
-    from maven.training.finetune import load_head
+    from maven.models.loading import from_pretrained
+    from maven.models.modeling_heads import MavenHeadModel
 
-    model, processor = load_head(args.model)
+    model, processor = from_pretrained(args.model)
+    if not isinstance(model, MavenHeadModel):
+        raise MavenError(
+            f"{args.model} holds a {type(model).__name__}, not a fine-tuned head "
+            "(give a folder written by maven finetune)"
+        )
     records = restrict_modality(_read_data(args), args.modality)
     metrics, predictions = evaluate(
         model,
@@ -480,7 +486,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--shard-size", type=int, default=1000, help="objects per shard")
     sim.add_argument("--preset", default="default", help="default or tiny (no templates)")
     sim.add_argument("--config", type=Path, default=None, help="YAML of SimConfig fields")
-    sim.add_argument("--template-dir", default=None, help="template directory")
+    sim.add_argument(
+        "--template-dir",
+        default=None,
+        help="template and cadence directory (default $MAVEN_TEMPLATE_DIR; "
+        "neither: the built-in fallback sources)",
+    )
     sim.add_argument(
         "--heldout",
         choices=["exclude", "include", "only"],
@@ -637,7 +648,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nsim.add_argument("--seed", type=int, default=0)
     nsim.add_argument("-k", type=int, default=10, help="neighbours of the novelty score")
-    nsim.add_argument("--template-dir", default=None, help="simulator template directory")
+    nsim.add_argument(
+        "--template-dir", default=None, help="simulator template directory (as maven simulate)"
+    )
     nsim.add_argument("--json", action="store_true", help="machine-readable output")
     nsim.set_defaults(func=_cmd_novelty_sim)
 

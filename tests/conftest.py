@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from .paths import REAL_DATA, SHARED_DATA
+from .paths import REAL_DATA, SHARED_DATA, TEMPLATES
 
 # tiny test models are overhead-bound: one thread is faster and steadier on a 2-core machine
 torch.set_num_threads(1)
+
+# The simulator never searches for its templates and cadences: the tests (and the `maven`
+# subprocesses they start) use the team's copy where there is one, the built-in fallback elsewhere.
+if TEMPLATES.is_dir():
+    os.environ.setdefault("MAVEN_TEMPLATE_DIR", str(TEMPLATES))
 
 
 @pytest.fixture(scope="session")

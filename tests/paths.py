@@ -1,6 +1,7 @@
 """Where the team's reference data lives: ``../shared/data`` next to the repository, or the
 ``MAVEN_SHARED_DATA`` / ``MAVEN_REAL_DATA`` / ``MAVEN_TEMPLATE_DIR`` environment variables.
-A user's clone has none of it; tests that need it skip with the reason."""
+A user's clone has none of it; tests that need it skip with the reason. ``conftest.py`` exports
+``MAVEN_TEMPLATE_DIR`` = :data:`TEMPLATES` when it exists (maven itself never looks here)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,7 @@ Records of novel classes have ``type`` = the class name, ``type_raw`` "TDE", "Ki
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -106,9 +107,9 @@ class SimConfig:
             novel classes :data:`NOVEL_CLASSES` ("TDE", "KN", "Ia-91bg"; never simulated
             unless listed, see the module docstring); ``class_weights`` (class -> weight)
             defaults to balanced.
-        template_dir: the template directory (``None``: ``$MAVEN_TEMPLATE_DIR`` or
-            ``../shared/data/templates``); ``use_templates=False`` forces the fallback
-            (sncosmo's bundled Hsiao + physics models).
+        template_dir: the template directory (``None``: ``$MAVEN_TEMPLATE_DIR``, else the
+            fallback, with a logged warning; never searched for); ``use_templates=False`` forces
+            the fallback (sncosmo's bundled Hsiao + physics models).
         heldout: ``"exclude"`` (training sets), ``"only"`` (test sets) or ``"include"``;
             novel classes are held out as a whole and are not filtered.
         heldout_subtypes: subtypes held out on request on top of :data:`HELDOUT`, e.g.
@@ -866,6 +867,11 @@ def write_manifest(
     return path
 
 
+def _quiet_worker() -> None:
+    """A spawned worker does not repeat the parent's warnings about template sources."""
+    logging.getLogger(find_template_dir.__module__).setLevel(logging.ERROR)
+
+
 def _run_shard(args: tuple) -> dict:
     out_dir, n, seed, shard, cfg = args
     config = SimConfig.from_dict(cfg)
@@ -899,6 +905,8 @@ def simulate_dataset(
     config = config or SimConfig()
     if survey is not None:
         config = replace(config, survey=survey)
+    if config.use_templates:  # checked (and the no-template-dir warning given) once, here
+        find_template_dir(config.template_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     existing = sorted(out.glob("shard-*.parquet"))
@@ -918,7 +926,9 @@ def simulate_dataset(
             results.append(_run_shard(job))
             bar.update(results[-1]["n"])
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+        with ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=_quiet_worker
+        ) as ex:
             futs = [ex.submit(_run_shard, job) for job in jobs]
             for fut in as_completed(futs):
                 results.append(fut.result())

@@ -5,11 +5,11 @@ template phase grid (rest-frame days, phase of the rest-frame B-band peak = ``pe
 one common rest wavelength grid :data:`REST_WAVE` (1000-12000 A, 10 A), zero outside the
 template's coverage ``[wmin, wmax]``.
 
-Template directory (one, configurable): the ``template_dir`` argument / config key, else the
-``MAVEN_TEMPLATE_DIR`` environment variable, else ``../shared/data/templates`` next to the
-current working directory or the repository (found by walking up from the cwd). Without one,
-only what sncosmo ships in its wheel (the subsampled Hsiao Ia model) plus physics models are
-used (:mod:`maven.simulate.physics`).
+Template directory (one, configurable, never searched for): the ``template_dir`` argument /
+config key, else the ``MAVEN_TEMPLATE_DIR`` environment variable. Without one (said once per
+process, as a logged warning), only what sncosmo ships in its wheel (the subsampled Hsiao Ia
+model) plus physics models are used (:mod:`maven.simulate.physics`), with a synthetic cadence,
+so results never depend on the working directory.
 
 BayeSN Ia (:mod:`maven.simulate.bayesn`): a bank of :data:`~maven.simulate.bayesn.BANK_SIZE`
 pre-drawn realisations (theta1, epsilon) of the M20 model of ``sed/bayesn`` on the Hsiao template,
@@ -28,6 +28,7 @@ Parsed grids are cached (``.npz``, never pickle) in ``$MAVEN_CACHE_DIR`` or
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tarfile
 from collections.abc import Callable
@@ -352,25 +353,28 @@ class TemplateGrid:
 
 
 def find_template_dir(template_dir: str | os.PathLike | None = None) -> Path | None:
-    """The template directory, or ``None`` when there is none.
-
-    Order: the argument, ``$MAVEN_TEMPLATE_DIR``, then ``../shared/data/templates`` seen from
-    the current directory or from one of its two nearest ancestors (a repository checkout or a
-    folder inside it). An explicit argument or variable that does not exist raises
+    """The template directory: the argument, else ``$MAVEN_TEMPLATE_DIR``, else ``None`` (the
+    built-in fallback sources, logged once per process). Nothing else is searched (not the
+    working directory, not the package location). One given that does not exist raises
     :class:`ConfigError`.
     """
     explicit = template_dir if template_dir is not None else os.environ.get("MAVEN_TEMPLATE_DIR")
-    if explicit not in (None, ""):
-        p = Path(explicit).expanduser()
-        if not p.is_dir():
-            raise ConfigError(f"template_dir {str(p)!r} is not a directory")
-        return p.resolve()
-    here = Path.cwd().resolve()
-    for base in (here, *here.parents[:2]):  # the cwd, or a sub-folder of the repository
-        cand = base.parent / "shared" / "data" / "templates"
-        if cand.is_dir():
-            return cand
-    return None
+    if explicit in (None, ""):
+        _log_no_template_dir()
+        return None
+    p = Path(explicit).expanduser()
+    if not p.is_dir():
+        raise ConfigError(f"template_dir {str(p)!r} is not a directory")
+    return p.resolve()
+
+
+@cache
+def _log_no_template_dir() -> None:
+    logging.getLogger(__name__).warning(
+        "maven.simulate: no template directory given (template_dir, --template-dir or "
+        "$MAVEN_TEMPLATE_DIR): using the built-in fallback sources (sncosmo's Hsiao Ia, physics "
+        "models, synthetic cadence)"
+    )
 
 
 def cache_dir() -> Path:
