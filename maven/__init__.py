@@ -1,17 +1,23 @@
 """maven: a multimodal contrastive foundation model for supernova light curves and spectra.
 
-The public API is re-exported here. Model classes load lazily (importing them pulls in torch
-and transformers and registers ``"maven"`` with ``AutoConfig`` / ``AutoModel``):
+The public API is re-exported here; model classes load lazily (they pull in torch). One
+loader for every saved model, strict about its weights
+(:func:`maven.models.loading.from_pretrained`):
 
 >>> import maven
->>> sne = maven.read_supernovae("data/")                    # doctest: +SKIP
->>> model = maven.MavenModel.from_pretrained("weights/x")   # doctest: +SKIP
+>>> sne = maven.read_supernovae("data/")                                # doctest: +SKIP
+>>> model, processor = maven.from_pretrained("weights/maven-base")      # doctest: +SKIP
+
+``import maven`` is also enough for transformers' ``AutoConfig``, ``AutoModel``,
+``AutoModelForSequenceClassification`` and ``AutoProcessor`` to know ``"maven"`` folders
+(registered when those are first imported; see :mod:`maven._auto`).
 """
 
 from __future__ import annotations
 
 import importlib
 
+from maven._auto import register_when_used
 from maven.errors import ConfigError, FormatError, MavenError, UnknownBandError, ValidationError
 
 __version__ = "0.1.0.dev0"
@@ -33,6 +39,7 @@ _LAZY = {
     "MavenForSupernovaClassification": "maven.models",
     "MavenForRedshift": "maven.models",
     "SimConfig": "maven.simulate",
+    "from_pretrained": "maven.models.loading",
 }
 
 __all__ = [
@@ -50,3 +57,6 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'maven' has no attribute {name!r}")
+
+
+register_when_used()

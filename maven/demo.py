@@ -242,13 +242,13 @@ def demo_shipped(sim: Path, data: Path | None) -> None:
     """The committed maven-base classifier on the user's data (or, without it, on simulated
     objects, which are unlike the observed supernovae it was trained on)."""
     from maven.models.inference import predict
-    from maven.training.finetune import load_head
+    from maven.models.loading import from_pretrained
 
     path = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
     if not (path / "config.json").exists():
         return
     _section(f"9. the shipped classifier {path.name} (trained on observed supernovae)")
-    model, processor = load_head(path)
+    model, processor = from_pretrained(path)
     if data is not None:
         sne = [sn for sn in read_supernovae(data) if sn.lightcurve is not None or sn.spectra][:8]
     else:

@@ -21,12 +21,12 @@ from maven.evaluation.evaluate import (
 )
 from maven.models import MavenConfig, MavenModel, MavenProcessor
 from maven.models.inference import predict
+from maven.models.loading import from_pretrained
 from maven.simulate import SimConfig, simulate
 from maven.training.finetune import (
     FinetuneConfig,
     _epoch_batches,
     finetune,
-    load_head,
     select_supernovae,
 )
 
@@ -63,7 +63,7 @@ def test_finetune_writes_a_calibrated_model_that_reloads_exactly(classifier, sim
     assert summary["best"]["epoch"] in (1, 2)
     t = summary["calibration"]["temperature"]
     assert json.loads((out / "config.json").read_text())["calibration_temperature"] == t
-    again, proc = load_head(out)
+    again, proc = from_pretrained(out)
     a = predict(model, processor, sims[:20])
     b = predict(again, proc, sims[:20])
     np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-6)

@@ -239,10 +239,10 @@ def test_save_load_round_trip(tmp_path, batch):
     assert torch.equal(base.photometry_projection.weight, reg.maven.photometry_projection.weight)
 
 
-def test_load_towers_reads_a_head_folder_without_the_load_report(tmp_path):
+def test_towers_load_from_a_head_folder_without_the_load_report(tmp_path):
     from transformers.utils import logging as hf_logging
 
-    from maven.models.loading import load_towers
+    from maven.models.loading import from_pretrained
 
     class Collect(logging.Handler):
         def __init__(self):
@@ -262,7 +262,8 @@ def test_load_towers_reads_a_head_folder_without_the_load_report(tmp_path):
         MavenModel.from_pretrained(tmp_path / "clf")  # transformers reports the head's keys
         assert "classifier" in collect.text
         collect.text = ""
-        towers = load_towers(tmp_path / "clf")
+        MavenProcessor().save_pretrained(tmp_path / "clf")
+        towers, _ = from_pretrained(tmp_path / "clf", task="towers")
         assert "classifier" not in collect.text
     finally:
         logging.getLogger("transformers").removeHandler(collect)

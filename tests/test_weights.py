@@ -9,8 +9,8 @@ import pytest
 
 from maven.models import MavenForSupernovaClassification, MavenModel
 from maven.models.inference import predict
+from maven.models.loading import from_pretrained
 from maven.simulate import SimConfig, simulate
-from maven.training.finetune import load_head
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
 
@@ -19,7 +19,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
 def shipped():
     if not (WEIGHTS / "config.json").exists():
         pytest.skip(f"no shipped weights at {WEIGHTS}")
-    return load_head(WEIGHTS)
+    return from_pretrained(WEIGHTS)
 
 
 def test_shipped_classifier_loads_and_predicts_every_modality(shipped):

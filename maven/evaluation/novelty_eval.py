@@ -207,8 +207,7 @@ def simulated_novelty(
     :func:`embedding_novelty` per modality (photometry, spectrum, both) and writes
     ``simulated_novelty.json``.
     """
-    from maven.models import MavenProcessor
-    from maven.models.loading import load_towers
+    from maven.models.loading import from_pretrained
     from maven.simulate import SimConfig, simulate
 
     def sims(n: int, shard: int, **kw):
@@ -217,8 +216,7 @@ def simulated_novelty(
 
     known = sims(n_reference + n_queries, 0)
     novel = sims(n_queries, 1, classes=tuple(novel_classes))
-    model = load_towers(model_dir).eval()
-    processor = MavenProcessor.from_pretrained(model_dir)
+    model, processor = from_pretrained(model_dir, task="towers")
     results = {
         m: embedding_novelty(
             model,

@@ -1,12 +1,25 @@
 """maven models in Hugging Face form: configuration, model, processor.
 
-Importing this package registers ``"maven"`` with ``AutoConfig`` and ``AutoModel``, so
-``AutoModel.from_pretrained(folder)`` loads a saved :class:`MavenModel` without remote code.
+Importing this package (``import maven`` is enough, see :mod:`maven._auto`) registers
+``"maven"`` with transformers, without remote code:
+
+=====================================  ==================================================
+``AutoConfig``                         :class:`MavenConfig`
+``AutoModel``                          :class:`MavenModel` (the towers; from a head folder
+                                       too, with transformers' report of the head's keys)
+``AutoModelForSequenceClassification``  :class:`MavenForSupernovaClassification`
+``AutoProcessor``                      :class:`MavenProcessor`
+=====================================  ==================================================
+
+The redshift head has no Auto class: transformers has no regression Auto class, and one
+config class maps to one model class per Auto class. Load it with
+:func:`maven.from_pretrained` (which reads ``architectures`` and checks every tensor) or
+``MavenForRedshift.from_pretrained``.
 """
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoProcessor
 
 from maven.models.configuration_maven import (
     PRESETS,
@@ -32,6 +45,7 @@ AutoModel.register(MavenConfig, MavenModel, exist_ok=True)
 AutoModelForSequenceClassification.register(
     MavenConfig, MavenForSupernovaClassification, exist_ok=True
 )
+AutoProcessor.register(MavenConfig, MavenProcessor, exist_ok=True)
 
 __all__ = [
     "MavenForRedshift",

@@ -128,8 +128,9 @@ class MavenTransformer(nn.Module):
         self, tokens: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``tokens`` (B, S, H), ``mask`` (B, S) bool -> (hidden (B, S, H), pooled (B, H))."""
-        mask = mask.clone()
-        mask[:, 0] |= ~mask.any(dim=1)  # empty rows: attend to token 0 so nothing is NaN
+        # empty rows: attend to token 0 so nothing is NaN (out of place: ONNX-exportable)
+        first = torch.arange(mask.shape[1], device=mask.device) == 0
+        mask = mask | (first & ~mask.any(dim=1, keepdim=True))
         attn_mask = mask[:, None, None, :]
         x = tokens
         for layer in self.layers:

@@ -53,6 +53,8 @@ from maven.errors import ConfigError, MavenError
 __all__ = ["MavenProcessor", "PROCESSOR_CONFIG_NAME"]
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
+#: Hub options of :meth:`MavenProcessor.from_pretrained` (see ``resolve_folder``)
+_HUB_OPTIONS = ("revision", "cache_dir", "local_files_only", "token")
 
 _DEFAULTS: dict[str, Any] = {
     "max_tokens": 256,
@@ -179,12 +181,20 @@ class MavenProcessor:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, **overrides: Any) -> MavenProcessor:
-        """Read ``processor_config.json`` from a local folder (as written by save_pretrained).
+        """Read ``processor_config.json`` from a local folder (as written by save_pretrained)
+        or a Hub repository (:func:`maven.models.loading.resolve_folder`, whose options
+        ``revision``, ``cache_dir``, ``local_files_only`` and ``token`` may be given, as
+        ``AutoProcessor.from_pretrained`` does; its ``trust_remote_code`` is ignored).
 
         Raises:
             ConfigError: missing or unreadable file, or bad options.
         """
-        path = Path(directory) / PROCESSOR_CONFIG_NAME
+        from maven.models.loading import resolve_folder
+
+        hub = {k: overrides.pop(k) for k in _HUB_OPTIONS if k in overrides}
+        overrides.pop("trust_remote_code", None)
+        overrides.pop("_from_auto", None)
+        path = resolve_folder(directory, **hub) / PROCESSOR_CONFIG_NAME
         try:
             cfg = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:

@@ -26,7 +26,6 @@ __all__ = [
     "build_index",
     "embed_dataset",
     "index_info",
-    "load_model",
     "novelty_table",
     "read_embeddings",
     "search",
@@ -35,27 +34,21 @@ __all__ = [
 ]
 
 
-def load_model(model, processor=None, *, device: str | None = None):
-    """``(model, processor, hash, name)`` from a ``save_pretrained`` folder or a loaded model.
-
-    A folder without ``processor_config.json`` gets a default :class:`MavenProcessor`.
-    """
-    from maven.models import MavenProcessor
-    from maven.models.loading import load_towers
-
+def _model(model, processor=None, *, device: str | None = None):
+    """``(model, processor, hash, name)`` from a model folder or Hub id (its towers, read by
+    :func:`maven.from_pretrained`) or a loaded model (a default processor if none given)."""
     if isinstance(model, (str, Path)):
-        folder = Path(model)
-        if not folder.is_dir():
-            raise MavenError(f"{folder}: no such model folder")
-        h, name = model_hash(folder), model_name(folder)
-        model = load_towers(folder)
-        if processor is None:
-            has_cfg = (folder / "processor_config.json").is_file()
-            processor = MavenProcessor.from_pretrained(folder) if has_cfg else MavenProcessor()
+        from maven.models.loading import from_pretrained, resolve_folder
+
+        folder = resolve_folder(model)
+        h, name = model_hash(folder), model_name(model)
+        model, saved = from_pretrained(folder, task="towers")
+        processor = saved if processor is None else processor
     else:
+        from maven.models import MavenProcessor
+
         h, name = model_hash(model), model_name(model)
-        if processor is None:
-            processor = MavenProcessor()
+        processor = MavenProcessor() if processor is None else processor
     if device is not None:
         model = model.to(device)
     return model, processor, h, name
@@ -144,7 +137,7 @@ def embed_dataset(
     summary ``{count, photometry, spectrum, dim, model_name, model_hash, output}``; with
     ``return_embeddings`` also the arrays under ``"embeddings"`` (not JSON).
     """
-    mdl, proc, h, name = load_model(model, processor, device=device)
+    mdl, proc, h, name = _model(model, processor, device=device)
     sne = _read_records(data)
     emb = embed_supernovae(mdl, proc, sne, batch_size=batch_size, progress=progress)
     out = None
@@ -187,7 +180,7 @@ def _embeddings(source, model, processor, batch_size, progress) -> dict:
             f"{source}: raw records need a model to embed them (give a model folder), or pass "
             "an embeddings file written by `maven embed`"
         )
-    mdl, proc, h, name = load_model(model, processor)
+    mdl, proc, h, name = _model(model, processor)
     sne = _read_records(source)
     emb = embed_supernovae(mdl, proc, sne, batch_size=batch_size, progress=progress)
     emb["model_hash"], emb["model_name"] = h, name

@@ -39,7 +39,7 @@ import torch
 from maven.data.types import DEFAULT_CLASSES
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["FinetuneConfig", "copy_config", "finetune", "load_head", "select_supernovae"]
+__all__ = ["FinetuneConfig", "copy_config", "finetune", "select_supernovae"]
 
 TASKS = ("classification", "redshift")
 MODALITIES = ("photometry", "spectrum", "both")
@@ -199,7 +199,7 @@ def _head_class(task: str):
 
 def _build(config: FinetuneConfig, class_weights: list[float] | None):
     from maven.models import MavenConfig, MavenProcessor
-    from maven.models.loading import quiet_loading
+    from maven.models.loading import from_pretrained
 
     settings: dict[str, Any] = {
         "head_modality": config.modality,
@@ -230,37 +230,12 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
                 f"pre-trained model folder {config.model!r} not found (no config.json): run "
                 "maven pretrain, or give --model / model: a save_pretrained folder"
             )
-        with quiet_loading():  # a MavenModel folder has no head: its report is expected
-            model = head.from_pretrained(config.model, **settings)
+        # strict: the folder's towers (a new head unless it holds this task's head)
+        model, _ = from_pretrained(config.model, task=config.task, **settings)
         processor = MavenProcessor.from_pretrained(config.model, **options)
     if config.task == "redshift" and processor.spectrum_frame == "rest":
         raise ConfigError("a redshift head cannot read rest-frame spectra: the shift is the answer")
     return model, processor
-
-
-def load_head(path: str | Path):
-    """A saved head model (classification or redshift, from its ``config.json``) and its
-    processor.
-
-    Raises:
-        ConfigError: not a folder written by :func:`finetune` (or ``save_pretrained`` of a
-            head).
-    """
-    from maven.models import MavenProcessor
-
-    cfg_path = Path(path) / "config.json"
-    try:
-        arch = json.loads(cfg_path.read_text()).get("architectures") or []
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path} is not a saved maven model: {exc}") from None
-    for task in TASKS:
-        cls = _head_class(task)
-        if cls.__name__ in arch:
-            return cls.from_pretrained(str(path)), MavenProcessor.from_pretrained(path)
-    raise ConfigError(
-        f"{path} holds {arch or 'no architecture'}, not a fine-tuned head "
-        "(MavenForSupernovaClassification or MavenForRedshift)"
-    )
 
 
 # ---------------------------------------------------------------------- training
