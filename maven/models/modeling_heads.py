@@ -365,17 +365,33 @@ class MavenHeadModel(MavenPreTrainedModel):
                 )
         if mod == "both" and not bool((has_p | has_s).all()):
             raise MavenError("some objects have neither photometry nor a spectrum")
-        scale = math.sqrt(self.config.projection_dim)
+        ep = es = None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
-            feats = []
             if mod in ("photometry", "both"):
-                e = self.maven.get_photometry_features(**phot_inputs)
-                feats.append((F.normalize(e, dim=-1) * scale, has_p))
+                ep = self.maven.get_photometry_features(**phot_inputs)
             if mod in ("spectrum", "both"):
                 if spectrum_values is None:
                     raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
-                e = self.maven.get_spectrum_features(**spec_inputs)
-                feats.append((F.normalize(e, dim=-1) * scale, has_s))
+                es = self.maven.get_spectrum_features(**spec_inputs)
+        return self.fuse(ep, es, has_p, has_s)
+
+    def fuse(
+        self,
+        photometry_features: torch.Tensor | None,
+        spectrum_features: torch.Tensor | None,
+        has_photometry: torch.Tensor,
+        has_spectrum: torch.Tensor,
+    ) -> torch.Tensor:
+        """The head's input features (B, feature_dim) from the towers' projected features
+        (``get_*_features``; None for a modality the head does not use) and the (B,) bool
+        flags: L2-normalised, times sqrt(projection_dim), fused for ``"both"``. Tensor
+        operations only, no checks (:meth:`embed` checks; the ONNX head graph is this)."""
+        scale = math.sqrt(self.config.projection_dim)
+        feats = [
+            (F.normalize(e, dim=-1) * scale, m)
+            for e, m in ((photometry_features, has_photometry), (spectrum_features, has_spectrum))
+            if e is not None
+        ]
         if len(feats) == 1:
             return feats[0][0]
         (ep, mp), (es, ms) = feats
@@ -619,15 +635,7 @@ class MavenForRedshift(MavenHeadModel):
             has_photometry=has_photometry,
             has_spectrum=has_spectrum,
         )
-        raw = self.regressor(feats)
-        mu = raw[:, 0]
-        log_sigma = raw[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
-        sigma = log_sigma.exp() * float(self.config.redshift_sigma_scale)
-        if self.config.redshift_target == "log1p":
-            z_mean = torch.expm1(mu)
-            z_sigma = (1.0 + z_mean) * sigma
-        else:
-            z_mean, z_sigma = mu, sigma
+        mu, log_sigma, z_mean, z_sigma = self.gaussian(feats)
         loss = None
         if redshift_labels is not None:
             loss = self._loss(mu, log_sigma, redshift_labels, redshift_labels_mask)
@@ -640,6 +648,18 @@ class MavenForRedshift(MavenHeadModel):
             embeddings=feats,
         )
         return out if return_dict else out.to_tuple()
+
+    def gaussian(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(mu, log_sigma, redshift_mean, redshift_sigma)``, (B,) each, from the head's
+        input features (see :class:`MavenRedshiftOutput`)."""
+        raw = self.regressor(features)
+        mu = raw[:, 0]
+        log_sigma = raw[:, 1].clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        sigma = log_sigma.exp() * float(self.config.redshift_sigma_scale)
+        if self.config.redshift_target == "log1p":
+            z_mean = torch.expm1(mu)
+            return mu, log_sigma, z_mean, (1.0 + z_mean) * sigma
+        return mu, log_sigma, mu, sigma
 
     def _loss(
         self,
