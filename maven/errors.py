@@ -8,6 +8,7 @@ __all__ = [
     "UnknownBandError",
     "FormatError",
     "ConfigError",
+    "StorageError",
 ]
 
 
@@ -45,3 +46,8 @@ class FormatError(MavenError, ValueError):
 
 class ConfigError(MavenError, ValueError):
     """A configuration value that is missing, of the wrong type or out of range."""
+
+
+class StorageError(MavenError, OSError):
+    """A file or folder that cannot be written, locked or read back intact (disk full, no
+    permission, another process writing it, a checkpoint or shard that fails its checksum)."""

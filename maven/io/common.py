@@ -8,8 +8,11 @@ Readers turn native rows into numpy arrays, then call :func:`build_spectrum` and
 from __future__ import annotations
 
 import gzip
+import json
 import re
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +20,12 @@ from maven.data.records import LightCurve, Spectrum
 from maven.errors import FormatError, ValidationError
 
 __all__ = [
+    "MAX_TEXT_BYTES",
     "read_text",
     "read_head",
+    "parse_json",
+    "MAX_JSON_DEPTH",
+    "optional_text",
     "build_spectrum",
     "build_lightcurve",
     "count",
@@ -28,17 +35,41 @@ __all__ = [
 ]
 
 
+#: most bytes a text input may hold (after decompression); larger ones are refused, so a
+#: small ``.gz`` that expands to gigabytes (a decompression bomb) cannot exhaust memory
+MAX_TEXT_BYTES = 128 * 2**20
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a (possibly gzipped) file, decompressed as a stream."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(limit)
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except EOFError:
+        raise FormatError(f"{path}: truncated gzip file (ends before its end marker)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise FormatError(f"{path}: damaged gzip file: {exc}") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
 def read_text(path: str | Path) -> str:
     """The text of a file, gunzipped when it ends in ``.gz``.
 
     Raises:
-        FormatError: unreadable, not gzip although named so, or not UTF-8/Latin-1 text.
+        FormatError: unreadable, damaged or truncated gzip, larger than
+            :data:`MAX_TEXT_BYTES` once decompressed, or binary rather than text.
     """
     path = Path(path)
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise FormatError(f"{path}: cannot read: {exc}") from None
+    raw = _read_bytes(path, MAX_TEXT_BYTES + 1)
+    if len(raw) > MAX_TEXT_BYTES:
+        raise FormatError(
+            f"{path}: more than {MAX_TEXT_BYTES // 2**20} MiB of text"
+            + (" once decompressed (a decompression bomb?)" if path.suffix == ".gz" else "")
+        )
     if b"\x00" in raw[:4096]:
         raise FormatError(f"{path}: binary content, not a text file")
     try:
@@ -48,18 +79,41 @@ def read_text(path: str | Path) -> str:
 
 
 def read_head(path: str | Path, n: int = 4096) -> str:
-    """The first ``n`` characters of a (possibly gzipped) file, '' when unreadable."""
-    path = Path(path)
+    """The first ``n`` characters of a (possibly gzipped) file.
+
+    Raises:
+        FormatError: unreadable file, or a gzip file damaged or truncated within them.
+    """
+    return _read_bytes(Path(path), n).decode("utf-8", errors="replace")
+
+
+#: deepest JSON nesting a reader accepts (catalogues nest fewer than 10 levels): deeper input
+#: is refused before it is parsed, so no reader, writer or ``json`` recursion can overflow
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def parse_json(text: str, where: str | Path) -> Any:
+    """``json.loads(text)`` for a reader: ``where`` (the file) names it in errors.
+
+    Raises:
+        FormatError: malformed JSON, nested deeper than :data:`MAX_JSON_DEPTH`, or a number
+            Python refuses (an integer of more than 4300 digits).
+    """
+    skeleton = np.frombuffer(_JSON_STRING.sub("", text).encode("ascii", "replace"), np.uint8)
+    step = np.isin(skeleton, (91, 123)).astype(np.int32) - np.isin(skeleton, (93, 125))
+    if step.size and int(np.cumsum(step).max()) > MAX_JSON_DEPTH:
+        raise FormatError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                raw = fh.read(n)
-        else:
-            with open(path, "rb") as fh:
-                raw = fh.read(n)
-    except (OSError, EOFError):
-        return ""
-    return raw.decode("utf-8", errors="replace")
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"{where}: malformed JSON: {exc}") from None
+
+
+def optional_text(value) -> str | None:
+    """A non-empty string as it is, ``None`` for anything else (a number where a name or type
+    belongs is not guessed into one)."""
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def count(skipped: dict[str, int], reason: str, n: int = 1) -> None:
@@ -72,6 +126,7 @@ def count_unplaceable(skipped: dict[str, int], meta: dict, label: str) -> None:
     """Count one point dropped for a band that cannot be placed: ``skipped["unplaceable band"]``
     and, per band as written (with its context), ``meta["unplaceable_bands"][label]``."""
     count(skipped, "unplaceable band")
+    label = str(label)
     per_band = meta.setdefault("unplaceable_bands", {})
     per_band[label] = per_band.get(label, 0) + 1
 
@@ -80,7 +135,7 @@ def optional_float(value) -> float | None:
     """A finite float, or ``None`` for missing, non-numeric or non-finite values."""
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return v if np.isfinite(v) else None
 

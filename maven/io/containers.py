@@ -22,7 +22,6 @@ WISeREP flux units vary (F_lambda, scaled F_lambda, counts, normalised): a spect
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,7 +31,15 @@ from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, ValidationError
 from maven.io import Reader
 from maven.io.ascii_spectrum import parse_ascii_spectrum
-from maven.io.common import angle_degrees, build_lightcurve, count, optional_float, read_text
+from maven.io.common import (
+    angle_degrees,
+    build_lightcurve,
+    count,
+    optional_float,
+    optional_text,
+    parse_json,
+    read_text,
+)
 from maven.io.snana import parse_snana_table
 
 __all__ = [
@@ -75,11 +82,8 @@ def read(path: str | Path) -> list[Supernova]:
         FormatError: malformed JSON, unknown layout, or no usable light curve or spectrum.
     """
     path = Path(path)
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: malformed JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+    data = parse_json(read_text(path), path)
+    if not isinstance(data, dict) or optional_text(data.get("name")) is None:
         raise FormatError(f"{path}: not a container (a JSON object with a 'name')")
     try:
         if "photometry_snana" in data:
@@ -98,11 +102,9 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
             count(skipped, "spectrum entry without text")
             continue
         extra = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
-        instrument = (
-            " - ".join(str(x) for x in (entry.get("telescope"), entry.get("instrument")) if x)
-            or extra.get("Instrument")
-            or None
-        )
+        instrument = " - ".join(
+            str(x) for x in (entry.get("telescope"), entry.get("instrument")) if x
+        ) or optional_text(extra.get("Instrument"))
         meta = {"filename": entry.get("filename"), "source": source}
         for key in ("bibcode", "contributor"):
             if entry.get(key):
@@ -116,7 +118,7 @@ def _spectra(entries: Any, object_id: str, skipped: dict[str, int], source: str)
                 mjd=optional_float(entry.get("mjd")),
                 instrument=instrument,
                 meta=meta,
-                err_kind=entry.get("err_kind_guess"),
+                err_kind=optional_text(entry.get("err_kind_guess")),
                 err_col=err_col if isinstance(err_col, int) else None,
             )
         except FormatError:
@@ -175,7 +177,7 @@ def _read_pplus(d: dict, path: Path) -> Supernova:
         lightcurve=lc,
         spectra=spectra,
         aliases=aliases,
-        type_raw=d.get("type"),
+        type_raw=optional_text(d.get("type")),
         redshift=optional_float(d.get("redshift_helio")),
         ra=optional_float(d.get("ra")),
         dec=optional_float(d.get("dec")),
@@ -203,7 +205,7 @@ def _read_wiserep(d: dict, path: Path) -> Supernova:
         id=name,
         spectra=spectra,
         aliases=aliases,
-        type_raw=d.get("type_raw"),
+        type_raw=optional_text(d.get("type_raw")),
         redshift=optional_float(d.get("redshift")),
         ra=ra,
         dec=dec,

@@ -33,6 +33,13 @@ spectra         list<struct>                           wavelength (A, observer f
 
 Records round-trip exactly (float64 throughout). Load with Hugging Face ``datasets``
 (:func:`load_dataset`, streaming for large sets) or iterate records (:func:`iter_supernovae`).
+
+Integrity: a folder is written complete beside its target and swapped in atomically
+(:mod:`maven.utils.atomic`), so a failed or killed write leaves the previous dataset as it
+was. The manifest records each shard's size, sha256 and row count; every load checks them
+(and that no unlisted shard lies in the folder), and parquet page checksums guard single
+shards. Row values are validated as records are: a null detection flag or a band name that is
+not canonical raises, naming the file, object and field.
 """
 
 from __future__ import annotations
@@ -40,14 +47,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from maven.data.bands import list_bands
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, MavenError, ValidationError
+from maven.utils.atomic import (
+    checksums,
+    locked,
+    sha256_file,
+    staged_directory,
+    verify_files,
+    write_text,
+)
 
 __all__ = [
     "SCHEMA",
@@ -59,6 +76,7 @@ __all__ = [
     "row_to_supernova",
     "supernova_to_row",
     "is_dataset",
+    "write_manifest",
 ]
 
 SCHEMA_VERSION = 1
@@ -103,15 +121,49 @@ SCHEMA = pa.schema(
 def _dumps(obj: dict, sn_id: str, field: str) -> str:
     try:
         return json.dumps(obj, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise ValidationError(
-            f"not JSON-serialisable: {exc}", object_id=sn_id, field=field
+            f"not JSON-serialisable: {why}", object_id=sn_id, field=field
         ) from None
+
+
+def _loads(text, sn_id, field: str, kind: type = dict):
+    """A JSON column of a row, which must decode to ``kind``."""
+    try:
+        value = json.loads(text or ("{}" if kind is dict else "null"))
+    except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+        raise ValidationError(f"not valid JSON: {exc!r}", object_id=sn_id, field=field) from None
+    if not isinstance(value, kind):
+        raise ValidationError(
+            f"must hold a JSON {kind.__name__}, got {type(value).__name__}",
+            object_id=sn_id,
+            field=field,
+        )
+    return value
+
+
+@lru_cache(maxsize=1)
+def _canonical_bands() -> frozenset[str]:
+    return frozenset(list_bands())
+
+
+def _check_bands(bands, sn_id, field: str) -> None:
+    unknown = set(bands) - _canonical_bands()
+    if unknown:
+        raise ValidationError(
+            f"{sorted(map(str, unknown))[:5]} are not canonical band names "
+            "(see maven.data.bands.list_bands())",
+            object_id=sn_id,
+            field=field,
+        )
 
 
 def supernova_to_row(sn: Supernova) -> dict:
     """A :class:`Supernova` as one row (a dict of plain Python values) of :data:`SCHEMA`."""
     lc = sn.lightcurve
+    if lc is not None:
+        _check_bands(lc.bands, sn.id, "lightcurve.band")
     row = {
         "id": sn.id,
         "aliases": list(sn.aliases),
@@ -155,12 +207,16 @@ def row_to_supernova(row: dict) -> Supernova:
     try:
         lc = None
         if row.get("lc_time") is not None:
+            detected = row["lc_detected"]
+            if detected is None or any(d is None for d in detected):
+                raise ValidationError("null detection flag", object_id=sn_id, field="lc_detected")
+            _check_bands(row["lc_band"] or [], sn_id, "lc_band")
             lc = LightCurve(
                 np.asarray(row["lc_time"], dtype=np.float64),
                 np.asarray(row["lc_band"], dtype=object),
                 np.asarray(row["lc_flux"], dtype=np.float64),
                 np.asarray(row["lc_flux_err"], dtype=np.float64),
-                np.asarray(row["lc_detected"], dtype=bool),
+                np.asarray(detected, dtype=bool),
                 object_id=sn_id,
             )
         spectra = [
@@ -171,10 +227,10 @@ def row_to_supernova(row: dict) -> Supernova:
                 mjd=_opt(s.get("mjd")),
                 instrument=s.get("instrument"),
                 flux_unit=s.get("flux_unit") or "erg/s/cm2/A",
-                meta=json.loads(s.get("meta") or "{}"),
+                meta=_loads(s.get("meta"), sn_id, f"spectra[{i}].meta"),
                 object_id=sn_id,
             )
-            for s in (row.get("spectra") or [])
+            for i, s in enumerate(row.get("spectra") or [])
         ]
         return Supernova(
             id=sn_id,
@@ -188,11 +244,32 @@ def row_to_supernova(row: dict) -> Supernova:
             dec=_opt(row.get("dec")),
             mwebv=_opt(row.get("mwebv")),
             source=row.get("source"),
-            meta=json.loads(row.get("meta") or "{}"),
-            skipped=json.loads(row.get("skipped") or "{}"),
+            meta=_loads(row.get("meta"), sn_id, "meta"),
+            skipped=_loads(row.get("skipped"), sn_id, "skipped"),
         )
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, MavenError):
+            raise
         raise FormatError(f"dataset row {sn_id!r} is malformed: {exc!r}") from None
+
+
+def _table(rows: list[dict]) -> pa.Table:
+    """Rows as an arrow table; a value the schema cannot hold raises naming object and field."""
+    try:
+        return pa.Table.from_pylist(rows, schema=SCHEMA)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        pass
+    for row in rows:
+        for field in SCHEMA:
+            try:
+                pa.array([row.get(field.name)], type=field.type)
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                raise ValidationError(
+                    f"cannot be stored as {field.type}: {exc}",
+                    object_id=row.get("id"),
+                    field=field.name,
+                ) from None
+    raise ValidationError("rows cannot be stored in the dataset schema")  # pragma: no cover
 
 
 def write_dataset(
@@ -206,58 +283,94 @@ def write_dataset(
 ) -> Path:
     """Write supernovae as parquet shards plus a manifest; returns the folder.
 
+    The folder is written complete beside ``out_dir`` and then swapped in, so when anything
+    fails (a record that cannot be serialised, a full disk, a kill) the previous dataset at
+    ``out_dir`` is left exactly as it was. Concurrent writers of one folder take turns.
+
     Args:
         supernovae: records (any iterable; consumed once).
-        out_dir: target folder, created if missing.
+        out_dir: target folder, created if missing; it must hold nothing but a dataset.
         shard_size: rows per parquet file.
         prefix: shard file prefix (``part-00000.parquet``); simulator shards use their own.
         provenance: JSON-serialisable description stored in the manifest.
-        overwrite: replace existing shards with the same prefix.
+        overwrite: replace the dataset already in ``out_dir``.
 
     Raises:
-        MavenError: the folder holds shards already (and ``overwrite`` is false), or a record
-            cannot be serialised.
+        MavenError: the folder holds a dataset already (and ``overwrite`` is false) or other
+            files, or a record cannot be serialised (:class:`ValidationError` naming it).
+        StorageError: the disk is full or the folder cannot be written.
     """
     if shard_size < 1:
         raise MavenError(f"shard_size must be >= 1, got {shard_size}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    existing = sorted(out.glob(f"{prefix}-*.parquet"))
-    if existing and not overwrite:
-        raise MavenError(f"{out} already holds {len(existing)} '{prefix}' shards (overwrite=True?)")
-    for p in existing:
-        p.unlink()
-    n_rows, n_shards, rows = 0, 0, []
-    counts: dict[str, int] = {}
+    with locked(out):
+        if out.exists():
+            if not out.is_dir():
+                raise MavenError(f"{out} is a file, not a dataset folder")
+            entries = list(out.iterdir())
+            shards = [e for e in entries if e.suffix == ".parquet"]
+            foreign = sorted(
+                e.name
+                for e in entries
+                if e.suffix != ".parquet"
+                and e.name != MANIFEST
+                and not (e.name.startswith(".") and e.is_file())
+            )
+            if shards and not overwrite:
+                raise MavenError(f"{out} already holds {len(shards)} shards (overwrite=True?)")
+            if foreign:
+                raise MavenError(
+                    f"{out} holds other files ({', '.join(foreign[:5])}): a dataset is written "
+                    "to a folder of its own"
+                )
+        with staged_directory(out) as tmp:
+            n_shards, rows = 0, []
 
-    def flush() -> None:
-        nonlocal n_shards, rows
-        if not rows:
-            return
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        tmp = out / f".{prefix}-{n_shards:05d}.parquet.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(out / f"{prefix}-{n_shards:05d}.parquet")
-        n_shards += 1
-        rows = []
+            def flush() -> None:
+                nonlocal n_shards, rows
+                if rows:
+                    pq.write_table(
+                        _table(rows),
+                        tmp / f"{prefix}-{n_shards:05d}.parquet",
+                        compression="zstd",
+                        write_page_checksum=True,
+                    )
+                    n_shards, rows = n_shards + 1, []
 
-    for sn in supernovae:
-        rows.append(supernova_to_row(sn))
-        counts[sn.type or "unknown"] = counts.get(sn.type or "unknown", 0) + 1
-        n_rows += 1
-        if len(rows) >= shard_size:
+            for sn in supernovae:
+                rows.append(supernova_to_row(sn))
+                if len(rows) >= shard_size:
+                    flush()
             flush()
-    flush()
+            write_manifest(tmp, provenance=provenance)
+    return out
+
+
+def write_manifest(out_dir: str | Path, *, provenance: dict | None = None) -> Path:
+    """Write the manifest of a folder of shards (``*.parquet``): counts per type (read from
+    the files), and each shard's bytes, sha256 and rows. Returns its path."""
+    out = Path(out_dir)
+    files = sorted(f.name for f in out.glob("*.parquet"))
+    counts: dict[str, int] = {}
+    rows: dict[str, int] = {}
+    for name in files:
+        types = pq.read_table(out / name, columns=["type"]).column("type").to_pylist()
+        rows[name] = len(types)
+        for t in types:
+            counts[t or "unknown"] = counts.get(t or "unknown", 0) + 1
+    listed = checksums(out, files)
+    for name in files:
+        listed[name]["rows"] = rows[name]
     manifest = {
         "format": "maven-dataset",
         "schema_version": SCHEMA_VERSION,
-        "n_supernovae": n_rows,
-        "n_shards": n_shards,
+        "n_supernovae": sum(rows.values()),
+        "n_shards": len(files),
         "counts_per_type": dict(sorted(counts.items())),
+        "files": listed,
         "provenance": provenance or {},
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return out
+    return write_text(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def is_dataset(path: str | Path) -> bool:
@@ -268,26 +381,96 @@ def is_dataset(path: str | Path) -> bool:
     return p.suffix == ".parquet"
 
 
-def _parquet_files(path: Path) -> list[Path]:
-    files = [path] if path.is_file() else sorted(path.glob("*.parquet"))
-    if not files:
+def _manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise FormatError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise FormatError(f"{path}: the manifest is not a JSON object")
+    return manifest
+
+
+def _shards(path: Path) -> tuple[list[Path], dict]:
+    """The shards of a dataset folder (or one shard) and their manifest records
+    (``{name: {"bytes", "sha256", "rows"}}``, empty for manifests without checksums).
+
+    Checked here: the folder holds exactly the listed shards, of the listed sizes; for older
+    manifests, the number of shards. Checksums are checked as each shard is opened.
+    """
+    whole = path.is_dir()
+    folder = path if whole else path.parent
+    files = sorted(path.glob("*.parquet")) if whole else [path]
+    if not path.exists() or not files:
         raise FormatError(f"{path}: no parquet files")
-    return files
+    manifest = _manifest(folder)
+    if manifest is None:
+        return files, {}
+    listed = manifest.get("files")
+    if listed is None:
+        n = manifest.get("n_shards")
+        if whole and n is not None and n != len(files):
+            raise FormatError(
+                f"{folder}: the manifest lists {n} shards but the folder holds {len(files)} "
+                "(an interrupted write?)"
+            )
+        return files, {}
+    if not isinstance(listed, dict):
+        raise FormatError(f"{folder / MANIFEST}: 'files' is not a mapping")
+    names = {f.name for f in files}
+    if whole and names != set(listed):
+        extra, missing = sorted(names - set(listed)), sorted(set(listed) - names)
+        raise FormatError(
+            f"{folder}: shards differ from its manifest (unlisted {extra[:5]}, missing "
+            f"{missing[:5]})"
+        )
+    records = {n: r for n, r in listed.items() if n in names}
+    verify_files(folder, records, error=FormatError, verify_sha256=False)
+    return files, records
 
 
 def iter_supernovae(path: str | Path, *, batch_size: int = 256) -> Iterator[Supernova]:
-    """Stream records from a dataset folder or one parquet file (constant memory)."""
-    for f in _parquet_files(Path(path)):
+    """Stream records from a dataset folder or one parquet file (constant memory).
+
+    Raises:
+        FormatError: a shard that fails the manifest's checks (set, size, sha256) or its page
+            checksums, or a row that is not a valid record (naming file, object and field).
+    """
+    files, records = _shards(Path(path))
+    for f in files:
         try:
-            pf = pq.ParquetFile(f)
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise FormatError(f"{f}: not a readable parquet file: {exc}") from None
+            fh = open(f, "rb")  # one handle: the bytes checked are the bytes read
+        except OSError as exc:
+            raise FormatError(f"{f}: cannot read: {exc.strerror or exc}") from None
+        with fh:
+            if f.name in records and sha256_file(fh) != records[f.name].get("sha256"):
+                raise FormatError(f"{f}: sha256 checksum mismatch (corrupted or replaced)")
+            fh.seek(0)
+            yield from _rows(f, fh, batch_size)
+
+
+def _rows(f: Path, fh, batch_size: int) -> Iterator[Supernova]:
+    n = 0
+    try:
+        pf = pq.ParquetFile(fh, page_checksum_verification=True)
         missing = {"id", "lc_time", "spectra"} - set(pf.schema_arrow.names)
         if missing:
             raise FormatError(f"{f}: not a maven dataset (missing columns {sorted(missing)})")
         for batch in pf.iter_batches(batch_size=batch_size):
             for row in batch.to_pylist():
-                yield row_to_supernova(row)
+                try:
+                    sn = row_to_supernova(row)
+                except MavenError as exc:
+                    raise FormatError(f"{f}: row {n}: {exc}") from None
+                yield sn
+                n += 1
+    except (OSError, ValueError, pa.ArrowException) as exc:  # damaged bytes
+        if isinstance(exc, MavenError):
+            raise
+        raise FormatError(f"{f}: not a readable parquet file (after row {n}): {exc}") from None
 
 
 def read_dataset(path: str | Path) -> list[Supernova]:
@@ -299,10 +482,15 @@ def load_dataset(path: str | Path, *, streaming: bool = False, split: str = "tra
     """The dataset as a Hugging Face ``datasets.Dataset`` (or ``IterableDataset`` if streaming).
 
     Rows are plain dicts in :data:`SCHEMA`; :func:`row_to_supernova` turns one into a record.
+    The shards are checked against the manifest (sizes and sha256) first.
+
+    Raises:
+        FormatError: a shard that fails the manifest's checks.
     """
     import datasets
 
-    files = [str(f) for f in _parquet_files(Path(path))]
+    files, records = _shards(Path(path))
+    verify_files(files[0].parent, records, error=FormatError)
     return datasets.load_dataset(
-        "parquet", data_files={split: files}, split=split, streaming=streaming
+        "parquet", data_files={split: [str(f) for f in files]}, split=split, streaming=streaming
     )

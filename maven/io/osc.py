@@ -13,7 +13,6 @@ a placeable band or without an uncertainty are dropped with a counted reason
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -30,6 +29,8 @@ from maven.io.common import (
     build_spectrum,
     count,
     count_unplaceable,
+    optional_text,
+    parse_json,
     read_text,
 )
 
@@ -52,6 +53,8 @@ _CONSUMED = {
 #: claimed types that are not a classification
 _NOT_A_TYPE = {"candidate", "unknown", "other", "?"}
 _OSC_KEYS = ("photometry", "spectra", "claimedtype", "alias", "sources")
+#: keys of a photometric point that place its band (resolve_band's context)
+_CONTEXT = ("telescope", "instrument", "system", "survey")
 
 
 def sniff(path: Path, head: str) -> bool:
@@ -76,10 +79,7 @@ def read(path: Path, *, assumed_mag_err: float | None = None) -> list[Supernova]
     path = Path(path)
     if assumed_mag_err is not None and not 0 < assumed_mag_err < 5:
         raise ConfigError(f"assumed_mag_err must be in (0, 5) mag, got {assumed_mag_err!r}")
-    try:
-        data = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: malformed JSON: {exc}") from None
+    data = parse_json(read_text(path), path)
     if not isinstance(data, dict) or not data:
         raise FormatError(
             f"{path}: expected a JSON object {{name: event}}, got "
@@ -159,7 +159,7 @@ def _float(value) -> float:
     """OSC number (a string) -> float; NaN when missing or not a number."""
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return math.nan
 
 
@@ -230,11 +230,11 @@ def _photometry(points: list, name: str, meta: dict, skipped: dict[str, int], as
         if "magnitude" not in p:
             count(skipped, "photometric point without a magnitude")
             continue
-        band = p.get("band")
+        band = optional_text(p.get("band"))
         if not band:
             count(skipped, "photometric point without a band")
             continue
-        context = (band, p.get("telescope"), p.get("instrument"), p.get("system"), p.get("survey"))
+        context = (band, *(optional_text(p.get(k)) for k in _CONTEXT))
         if context not in bands:
             try:
                 b = resolve_band(

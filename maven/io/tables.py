@@ -20,7 +20,7 @@ from maven.data.bands import ab_offset, resolve_band
 from maven.data.photometry import AB_ZEROPOINT, rescale_flux
 from maven.data.records import LightCurve, Supernova
 from maven.errors import FormatError, UnknownBandError
-from maven.io.common import build_lightcurve, count_unplaceable
+from maven.io.common import build_lightcurve, count_unplaceable, optional_text, parse_json
 
 __all__ = ["FORMAT", "sniff", "read", "from_table", "to_table", "write_table", "table_lightcurve"]
 
@@ -125,12 +125,18 @@ def from_table(table, object_id: str | None = None, *, source: str | None = None
         fields[field] = next((meta_in[k] for k in keys if meta_in.get(k) is not None), None)
     object_id = object_id or (str(fields.pop("id")) if fields.get("id") is not None else None)
     fields.pop("id", None)
+    fields["type_raw"] = optional_text(fields["type_raw"])
+    for key in ("redshift", "ra", "dec", "mwebv"):  # a flag is not a number
+        fields[key] = None if isinstance(fields[key], bool) else fields[key]
     if not object_id:
         raise FormatError("table has no object name: pass object_id or set meta['name']")
     used = {k for keys in _META_KEYS.values() for k in keys}
     meta = {k: v for k, v in meta_in.items() if k not in used and v is not None}
     if isinstance(meta.get("mvnmeta"), str):
-        meta.update(json.loads(meta.pop("mvnmeta")))
+        extra = parse_json(meta.pop("mvnmeta"), f"{object_id}: meta 'mvnmeta'")
+        if not isinstance(extra, dict):
+            raise FormatError(f"{object_id}: meta 'mvnmeta' is not a JSON object")
+        meta.update(extra)
     skipped: dict[str, int] = {}
     lc = table_lightcurve(table, object_id=object_id, skipped=skipped, meta=meta)
     if lc is None:

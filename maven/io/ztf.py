@@ -117,7 +117,7 @@ def read_bts(path: str | Path) -> list[Supernova]:
     meta: dict = {"ztf_id": ztf_id}
     mag, magerr = _floats(rows, "mag", path), _floats(rows, "magerr", path)
     flux, flux_err = mag_to_flux(mag, magerr)  # ZTF magnitudes are AB
-    bands = _bands([r.get("band", "") for r in rows], skipped, meta)
+    bands = _bands([r.get("band") or "" for r in rows], skipped, meta)
     ok = bands != ""
     time = _floats(rows, "time", path)
     lc = build_lightcurve(

@@ -48,11 +48,13 @@ import numpy as np
 
 from maven.data.bands import get_band
 from maven.data.records import LightCurve, Spectrum, Supernova
-from maven.errors import ConfigError, MavenError
+from maven.errors import ConfigError, MavenError, UnknownBandError, ValidationError
 
 __all__ = ["MavenProcessor", "PROCESSOR_CONFIG_NAME"]
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
+_CLIP = 1e30  # |normalised spectrum flux| kept by the resampling
+_ERR_RANGE = 1e6  # spectrum errors are kept within this factor of their median
 #: Hub options of :meth:`MavenProcessor.from_pretrained` (see ``resolve_folder``)
 _HUB_OPTIONS = ("revision", "cache_dir", "local_files_only", "token")
 
@@ -149,9 +151,10 @@ class MavenProcessor:
         self.gap_bins = _int(cfg, "gap_bins", 1)
         extra = cfg["extra_band_wavelengths"]
         if not isinstance(extra, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and v > 0 for k, v in extra.items()
+            isinstance(k, str) and isinstance(v, (int, float)) and 0 < v < math.inf
+            for k, v in extra.items()
         ):
-            raise ConfigError("extra_band_wavelengths must map band names to wavelengths > 0")
+            raise ConfigError("extra_band_wavelengths must map names to finite wavelengths > 0")
         self.extra_band_wavelengths = {k: float(v) for k, v in extra.items()}
         self.aug_max_drop_fraction = _float(cfg, "aug_max_drop_fraction", 0.0, 0.95)
         self.aug_truncate_probability = _float(cfg, "aug_truncate_probability", 0.0, 1.0)
@@ -264,6 +267,7 @@ class MavenProcessor:
             hide = rng is not None and z is not None and rng.random() < p_hide
             inputs.append((lc, sps, None if hide else z))
         out = self._pad(inputs, phot, specs)
+        _require_finite(out, supernovae, items)
         if return_tensors == "pt":
             import torch
             from transformers import BatchFeature
@@ -374,7 +378,10 @@ class MavenProcessor:
         values = np.stack(
             [np.arcsinh(flux / scale), np.arcsinh(err / scale), det.astype(np.float64)], axis=-1
         )
-        logwave = np.array([self._band_wavelength(b) for b in band], dtype=np.float64)
+        try:
+            logwave = np.array([self._band_wavelength(b) for b in band], dtype=np.float64)
+        except UnknownBandError as exc:
+            raise UnknownBandError(f"object {lc.object_id!r}: {exc}") from None
         return values, rel, logwave, math.log10(scale), t.size, t_ref
 
     def _augment_points(self, t: np.ndarray, keep: np.ndarray, rng) -> np.ndarray:
@@ -421,17 +428,33 @@ class MavenProcessor:
         return self._resample(np.log10(wave), flux, err)
 
     def _resample(self, lw: np.ndarray, flux: np.ndarray, err: np.ndarray) -> tuple | None:
+        """Inverse-variance binning, computed in normalised units so that no valid input
+        overflows: flux and error are divided by the median nonzero |flux|, normalised fluxes
+        are clipped at +-1e30 (asinh gives 69: "enormous" either way) and errors at 1e-6..1e6
+        times their median (a weight ratio beyond 1e24 means nothing). Pixels still
+        non-finite (an augmentation of an absurd flux) count as missing."""
         n = self.spectrum_bins
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            nonzero = np.abs(flux[np.isfinite(flux) & (flux != 0)])
+            unit = float(np.median(nonzero)) if nonzero.size else 1.0
+            flux = np.clip(flux / unit, -_CLIP, _CLIP)
+            err = err / unit
+            good = np.isfinite(flux) & np.isfinite(err) & (err > 0)
+            ref = float(np.median(err[good])) if good.any() else 1.0
+            err = np.clip(err, ref / _ERR_RANGE, ref * _ERR_RANGE)
+        lw, flux, err = lw[good], flux[good], err[good]
+        if lw.size == 0:
+            return None
         idx = np.searchsorted(self._edges, lw, side="right") - 1
         inside = (idx >= 0) & (idx < n)
-        w = 1.0 / err**2
+        w = (ref / err) ** 2
         sw = np.bincount(idx[inside], w[inside], minlength=n)
         swf = np.bincount(idx[inside], (w * flux)[inside], minlength=n)
         filled = sw > 0
         out_f = np.zeros(n)
         out_e = np.zeros(n)
         out_f[filled] = swf[filled] / sw[filled]
-        out_e[filled] = 1.0 / np.sqrt(sw[filled])
+        out_e[filled] = ref / np.sqrt(sw[filled])
         # empty bins within coverage: interpolate unless inside a wide gap
         c = self._centers
         empty = ~filled & (c > lw[0]) & (c < lw[-1])
@@ -496,6 +519,30 @@ class MavenProcessor:
 # ---------------------------------------------------------------------- helpers
 
 
+def _require_finite(out: dict[str, np.ndarray], supernovae, items) -> None:
+    """The processor's guarantee: every float output is finite, or a ValidationError names the
+    first object (batch index and id) and the tensor that is not."""
+    for key, arr in out.items():
+        if arr.dtype.kind != "f":
+            continue
+        rows = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if not rows.any():
+            continue
+        i = int(np.flatnonzero(rows)[0])
+        if supernovae is not None:
+            name = ([supernovae] if isinstance(supernovae, Supernova) else supernovae)[i].id
+        else:
+            lc, sps = items[i][0], items[i][1]
+            ids = [getattr(lc, "object_id", None), *(s.object_id for s in sps)]
+            name = next((x for x in ids if x), None)
+        raise ValidationError(
+            f"batch index {i}: non-finite values in the processed input "
+            f"({int(rows.sum())} object(s) affected)",
+            object_id=name,
+            field=key,
+        )
+
+
 def _as_list(x, name: str) -> list:
     if isinstance(x, (str, bytes, LightCurve, Spectrum, Supernova)) or not isinstance(x, Sequence):
         raise MavenError(f"{name} must be a list, got {type(x).__name__}")
@@ -545,9 +592,11 @@ def _budget(band: np.ndarray, max_tokens: int) -> np.ndarray:
 
 
 def _noise_estimate(flux: np.ndarray) -> float:
-    """Constant 1-sigma noise from the pixel-to-pixel scatter of a spectrum."""
-    d = np.diff(flux)
+    """Constant 1-sigma noise from the pixel-to-pixel scatter of a spectrum (in units of the
+    median |flux|, so that fluxes near the float limit cannot overflow the differences)."""
+    unit = float(np.median(np.abs(flux))) or float(np.max(np.abs(flux))) or 1.0
+    d = np.diff(flux / unit)
     sigma = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2) if d.size else 0.0
     if not sigma > 0:
-        sigma = 1e-3 * float(np.median(np.abs(flux))) or 1e-3
-    return sigma
+        sigma = 1e-3
+    return sigma * unit

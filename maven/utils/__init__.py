@@ -1,0 +1,1 @@
+"""Small shared helpers with no scientific content (crash-safe writes)."""
