@@ -27,6 +27,7 @@ from maven.io.dataset import (
     read_dataset,
     write_dataset,
 )
+from maven.io.merge import merge_by_name
 
 __all__ = [
     "get_formats",
@@ -59,7 +60,17 @@ def _sniff_parquet(path: Path, head: str) -> bool:
 @lru_cache(maxsize=1)
 def get_formats() -> dict[str, Reader]:
     """All readers, in the order tried when guessing (the first whose ``sniff`` says yes)."""
-    from maven.io import ascii_spectrum, containers, osc, snana, tables, ztf
+    from maven.io import (
+        alerts_rubin,
+        alerts_ztf,
+        ascii_spectrum,
+        broker_tables,
+        containers,
+        osc,
+        snana,
+        tables,
+        ztf,
+    )
 
     readers = [
         Reader("maven_dataset", _sniff_parquet, read_dataset, "maven parquet dataset shard"),
@@ -67,6 +78,9 @@ def get_formats() -> dict[str, Reader]:
         Reader(osc.FORMAT, osc.sniff, osc.read, "Open Supernova Catalog JSON"),
         Reader(ztf.FORMAT_BTS, ztf.sniff_bts, ztf.read_bts, "ZTF BTS CSV (time,mag,magerr,band)"),
         Reader(ztf.FORMAT_FORCED, ztf.sniff_forced, ztf.read_forced, "ZTF forced photometry"),
+        Reader(alerts_rubin.FORMAT, alerts_rubin.sniff, alerts_rubin.read, "Rubin alert packets"),
+        Reader(alerts_ztf.FORMAT, alerts_ztf.sniff, alerts_ztf.read, "ZTF alert packets (Avro)"),
+        *(Reader(t.name, t.sniff, t.read, t.description) for t in broker_tables.LAYOUTS),
         Reader(tables.FORMAT, tables.sniff, tables.read, "sncosmo-style table (ECSV/FITS/CSV)"),
         Reader(snana.FORMAT, snana.sniff, snana.read, "SNANA text light curve"),
         Reader(ascii_spectrum.FORMAT, ascii_spectrum.sniff, ascii_spectrum.read, "ASCII spectrum"),
@@ -94,12 +108,15 @@ class SupernovaList(list):
     Attributes:
         skipped_files: ``(path, reason)`` for every file that was not read.
         formats: ``format -> number of files read``.
+        joined: ``id -> number of records joined into it`` for the objects read from several
+            files (:func:`maven.io.merge.merge_by_name`).
     """
 
-    def __init__(self, items=(), skipped_files=None, formats=None):
+    def __init__(self, items=(), skipped_files=None, formats=None, joined=None):
         super().__init__(items)
         self.skipped_files: list[tuple[str, str]] = list(skipped_files or [])
         self.formats: dict[str, int] = dict(formats or {})
+        self.joined: dict[str, int] = dict(joined or {})
 
 
 def guess_format(path: str | Path) -> str:
@@ -149,7 +166,9 @@ def read_supernovae(
             (see each reader's ``read``).
 
     Returns:
-        a :class:`SupernovaList` (a ``list[Supernova]`` with ``skipped_files``).
+        a :class:`SupernovaList` (a ``list[Supernova]`` with ``skipped_files``). In a folder,
+        the records of one object name read from several files (alert packets, a spectrum
+        file and a light-curve file) are joined into one (:func:`maven.io.merge.merge_by_name`).
 
     Raises:
         FormatError: the path does not exist, the format is unknown, or a file is unreadable.
@@ -178,6 +197,7 @@ def read_supernovae(
     files = list(iter_files(path))
     show = progress if progress is not None else len(files) > 50
     out = SupernovaList()
+    read_as: list[str] = []  # the format of each record in ``out``
     from tqdm.auto import tqdm
 
     for f in tqdm(files, desc=f"reading {path.name}", unit="file", disable=not show):
@@ -185,8 +205,10 @@ def read_supernovae(
             name = format or guess_format(f)
             out.extend(read_one(name, f))
             out.formats[name] = out.formats.get(name, 0) + 1
+            read_as += [name] * (len(out) - len(read_as))
         except MavenError as exc:
             if errors == "raise":
                 raise
             out.skipped_files.append((str(f), str(exc)))
+    out[:], out.joined = merge_by_name(out, read_as)
     return out
