@@ -159,6 +159,63 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretokenize(args: argparse.Namespace) -> int:
+    from maven.models import MavenProcessor
+    from maven.training.config import TrainingConfig
+    from maven.training.shards import pretokenize
+
+    config = TrainingConfig.from_yaml(args.config)
+    views = args.views or (config.data.views if config.augment else 1)
+    out = pretokenize(
+        args.data,
+        args.out,
+        MavenProcessor(**config.processor),
+        views=views,
+        augment=config.augment,
+        seed=config.seed,
+        shard_size=args.shard_size,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=not args.json,
+    )
+    manifest = json.loads((out / "shards.json").read_text())
+    if args.json:
+        print(json.dumps({k: v for k, v in manifest.items() if k != "shards"}))
+    else:
+        print(
+            f"pre-tokenised {manifest['n_objects']} objects x {manifest['views']} view(s) into "
+            f"{len(manifest['shards'])} shards in {out}; train with data.train: {out}"
+        )
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from maven.evaluation.probe import probe, probe_markdown
+    from maven.training.config import TrainingConfig
+
+    options = dict(TrainingConfig.from_yaml(args.config).probe or {}) if args.config else {}
+    sim = dict(options.get("sim") or {})
+    if args.sim_preset is not None:
+        sim["preset"] = args.sim_preset
+    if args.template_dir is not None:
+        sim["template_dir"] = args.template_dir
+    flags = {
+        "survey": args.survey,
+        "n_sim": args.n_sim,
+        "n_retrieval": args.n_retrieval,
+        "novel": [c for c in args.novel.split(",") if c] if args.novel is not None else None,
+        "n_novel": args.n_novel,
+        "real": args.real,
+        "n_folds": args.folds,
+        "k": args.k,
+        "seed": args.seed,
+    }
+    options.update({k: v for k, v in flags.items() if v is not None}, sim=sim)
+    result = probe(args.model, args.out, progress=not args.json, **options)
+    print(json.dumps(result) if args.json else probe_markdown(result))
+    return 0
+
+
 def _read_data(args: argparse.Namespace):
     from maven.io import read_supernovae
 
@@ -585,6 +642,39 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=None, help="override batch_size")
     pre.add_argument("--cpu", action="store_true", help="force CPU")
     pre.set_defaults(func=_cmd_pretrain)
+
+    tok = sub.add_parser(
+        "pretokenize", help="processor output of a simulated set as shards, for fast training"
+    )
+    tok.add_argument("--config", type=Path, required=True, help="the training recipe (YAML)")
+    tok.add_argument("--data", required=True, help="a maven parquet dataset (maven simulate)")
+    tok.add_argument("--out", type=Path, required=True, help="shard folder (data.train)")
+    tok.add_argument("--views", type=int, default=None, help="override data.views")
+    tok.add_argument("--shard-size", type=int, default=1000, help="objects per shard")
+    tok.add_argument("--workers", type=int, default=1, help="parallel processes")
+    tok.add_argument("--overwrite", action="store_true", help="replace a finished shard set")
+    tok.add_argument("--json", action="store_true")
+    tok.set_defaults(func=_cmd_pretokenize)
+
+    prb = sub.add_parser(
+        "probe", help="frozen-embedding probes of a pre-trained model (sim, real, novelty)"
+    )
+    prb.add_argument("--model", required=True, help="a save_pretrained model folder")
+    prb.add_argument("--out", type=Path, default=None, help="folder for probe.json / probe.md")
+    prb.add_argument("--config", type=Path, default=None, help="a recipe: its probe options")
+    prb.add_argument("--real", default=None, help="real data for the out-of-fold probes")
+    prb.add_argument("--survey", choices=["ztf", "lsst"], default=None)
+    prb.add_argument("--sim-preset", default=None, help="simulator preset (default, tiny)")
+    prb.add_argument("--template-dir", default=None, help="simulator template directory")
+    prb.add_argument("--n-sim", type=int, default=None, help="simulated objects (4000)")
+    prb.add_argument("--n-retrieval", type=int, default=None, help="retrieval pairs (1024)")
+    prb.add_argument("--novel", default=None, help="never-trained classes (TDE,KN,Ia-91bg)")
+    prb.add_argument("--n-novel", type=int, default=None, help="novel objects (600)")
+    prb.add_argument("--folds", type=int, default=None, help="folds of the real probes (5)")
+    prb.add_argument("-k", type=int, default=None, help="neighbours of the novelty score (10)")
+    prb.add_argument("--seed", type=int, default=None)
+    prb.add_argument("--json", action="store_true")
+    prb.set_defaults(func=_cmd_probe)
 
     ft = sub.add_parser("finetune", help="fine-tune a task head on labelled supernovae")
     ft.add_argument("--config", type=Path, required=True, help="YAML recipe (finetune/configs)")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from maven.errors import ConfigError
+from maven.training.objectives import check_weights
 
 __all__ = ["DataConfig", "TrainingConfig", "config_from_yaml"]
 
@@ -41,11 +42,15 @@ class DataConfig:
     """Where training and validation supernovae come from.
 
     Args:
-        train: a maven parquet dataset (folder or file), or ``None`` to simulate on the fly.
+        train: a maven parquet dataset (folder or file), a pre-tokenised shard set (a folder
+            with ``shards.json``, from ``maven pretokenize``), or ``None`` to simulate on the
+            fly.
         val: a parquet dataset for validation, or ``None`` to simulate ``val_size`` objects.
         survey: survey simulated on the fly (``"ztf"`` or ``"lsst"``).
         val_size: objects simulated for validation (seed disjoint from training).
         simulate: extra keyword arguments for the simulator.
+        views: augmented views per object that ``maven pretokenize`` stores (training then
+            uses the shard set's own number).
     """
 
     train: str | None = None
@@ -53,6 +58,7 @@ class DataConfig:
     survey: str = "ztf"
     val_size: int = 256
     simulate: dict = field(default_factory=dict)
+    views: int = 4
 
 
 @dataclass
@@ -71,7 +77,13 @@ class TrainingConfig:
         lr, weight_decay, warmup_steps, grad_clip: AdamW, linear warm-up then cosine decay.
         mixed_precision: ``"no"``, ``"bf16"`` or ``"fp16"`` (bf16 where the device has it).
         seed: seeds model init, data order and augmentation (per step, so resume is exact).
-        augment: apply the processor's training augmentations.
+        augment: apply the processor's training augmentations (with shards: the views
+            stored by ``maven pretokenize``).
+        contrastive_weight: weight of the CLIP loss (0: auxiliary objectives only).
+        objectives: ``{target: weight}`` of the supervised heads on the simulation's truth
+            (:data:`maven.training.objectives.TARGETS`); empty: contrastive only.
+        probe: keyword arguments of :func:`maven.evaluation.probe.probe` run on the final
+            model (``probe.json`` / ``probe.md`` in the output folder), or ``None`` for none.
         log_every, eval_every, save_every: in optimiser steps.
         keep_checkpoints: how many recent checkpoints to keep.
         num_workers: data-loader worker processes.
@@ -91,6 +103,9 @@ class TrainingConfig:
     mixed_precision: str = "no"
     seed: int = 0
     augment: bool = True
+    contrastive_weight: float = 1.0
+    objectives: dict = field(default_factory=dict)
+    probe: dict | None = None
     log_every: int = 10
     eval_every: int = 50
     save_every: int = 50
@@ -131,6 +146,17 @@ class TrainingConfig:
             raise ConfigError("model must be a mapping with a 'preset' (tiny, base or large)")
         if self.data.survey not in ("ztf", "lsst"):
             raise ConfigError(f"data.survey must be ztf or lsst, got {self.data.survey!r}")
+        views = self.data.views
+        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+            raise ConfigError(f"data.views must be a positive integer, got {views!r}")
+        self.objectives = check_weights(self.objectives)
+        w = self.contrastive_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
+            raise ConfigError(f"contrastive_weight must be a number >= 0, got {w!r}")
+        if not w and not any(self.objectives.values()):
+            raise ConfigError("nothing to train: contrastive_weight 0 and no objectives")
+        if self.probe is not None and not isinstance(self.probe, dict):
+            raise ConfigError(f"probe must be a mapping of options or null, got {self.probe!r}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainingConfig:

@@ -1,16 +1,22 @@
 """Deterministic per-step batches: step ``s`` on rank ``r`` always gets the same objects and the
 same augmentation, so a resumed run continues exactly and no data-loader state is saved.
 
-Two sources:
+Three sources:
 
 * :class:`RecordSource`: a maven parquet dataset (memory-mapped through Hugging Face
-  ``datasets``), reshuffled every epoch with ``seed + epoch``.
+  ``datasets``), reshuffled every epoch (:func:`epoch_items`).
+* :class:`~maven.training.shards.ShardSource`: the same order over a pre-tokenised shard set
+  (``maven pretokenize``): arrays, no processing at training time.
 * :class:`SimulatedSource`: supernovae simulated on the fly; batch ``s`` of rank ``r`` is
   simulator shard ``s * world + r`` of the run's seed: an endless, never-repeating stream.
+
+Every batch carries the simulation truth as ``target_*`` arrays
+(:func:`maven.training.objectives.record_targets`) beside the processor's tensors.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +25,39 @@ import torch
 
 from maven.data.records import Supernova
 from maven.errors import MavenError
+from maven.training.objectives import record_targets
 
-__all__ = ["RecordSource", "SimulatedSource", "StepBatches", "has_pair", "sim_config"]
+__all__ = [
+    "RecordSource",
+    "SimulatedSource",
+    "StepBatches",
+    "epoch_items",
+    "has_pair",
+    "sim_config",
+]
 
 
 def has_pair(sn: Supernova) -> bool:
     """True when a supernova has both a light curve and a spectrum (a contrastive pair)."""
     return sn.lightcurve is not None and bool(sn.spectra)
+
+
+def epoch_items(n: int, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
+    """``(epoch, index)`` of the objects of micro-step ``step`` on ``rank``: the global stream
+    walks a fresh permutation of the ``n`` objects every epoch (seeded ``[seed, epoch]``)."""
+    start = step * batch_size * world + rank * batch_size
+    out, perm_epoch, perm = [], None, None
+    for k in range(start, start + batch_size):
+        epoch, pos = divmod(k, n)
+        if epoch != perm_epoch:
+            perm_epoch, perm = epoch, _permutation(n, seed, epoch)
+        out.append((epoch, int(perm[pos])))
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
 
 
 class RecordSource:
@@ -51,20 +83,8 @@ class RecordSource:
         """The records of micro-step ``step`` on ``rank``."""
         from maven.io.dataset import row_to_supernova
 
-        n, global_batch = len(self), batch_size * world
-        start = step * global_batch + rank * batch_size
-        out = []
-        for k in range(start, start + batch_size):
-            epoch, pos = divmod(k, n)
-            out.append(row_to_supernova(self.dataset[int(self._permutation(seed, epoch)[pos])]))
-        return out
-
-    def _permutation(self, seed: int, epoch: int) -> np.ndarray:
-        """The epoch's order (cached: one epoch at a time)."""
-        if getattr(self, "_perm_key", None) != (seed, epoch):
-            self._perm_key = (seed, epoch)
-            self._perm = np.random.default_rng([seed, epoch]).permutation(len(self))
-        return self._perm
+        items = epoch_items(len(self), step, rank, world, batch_size, seed)
+        return [row_to_supernova(self.dataset[i]) for _, i in items]
 
 
 def sim_config(survey: str, options: dict):
@@ -91,7 +111,8 @@ class SimulatedSource:
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Item ``i`` is the processed batch of micro-step ``start + i`` for this rank.
+    """Item ``i`` is the processed batch of micro-step ``start + i`` for this rank, with its
+    ``target_*`` truth; a source returns records (processed here) or collated arrays.
 
     Use with ``DataLoader(batch_size=None)``; workers then build batches in parallel.
     """
@@ -116,8 +137,11 @@ class StepBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> dict:
         step = self.start + i
-        records = self.source.batch(step, self.rank, self.world, self.batch_size, self.seed)
+        got = self.source.batch(step, self.rank, self.world, self.batch_size, self.seed)
+        if isinstance(got, dict):  # pre-tokenised: arrays with their targets
+            return {k: torch.from_numpy(v) for k, v in got.items()}
         rng = np.random.default_rng([self.seed, step, self.rank, 7]) if self.augment else None
-        return dict(self.processor(records, augment=rng))
+        out = dict(self.processor(got, augment=rng))
+        return {**out, **{k: torch.from_numpy(v) for k, v in record_targets(got).items()}}

@@ -61,7 +61,8 @@ def retrieval_metrics(
     """Cross-modal retrieval of the true partner, both directions.
 
     Returns ``phot2spec_top{k}``, ``spec2phot_top{k}`` (fraction whose partner ranks in the top
-    k) and the mean rank (1 = best) each way. Embeddings ``(N, D)``, row i pairs with row i.
+    k) and the mean and median rank (1 = best) each way. Embeddings ``(N, D)``, row i pairs
+    with row i.
     """
     sims = photometry_embeds.float() @ spectrum_embeds.float().T
     out: dict[str, float] = {}
@@ -71,4 +72,5 @@ def retrieval_metrics(
         for k in ks:
             out[f"{name}_top{k}"] = float((rank <= k).float().mean())
         out[f"{name}_mean_rank"] = float(rank.float().mean())
+        out[f"{name}_median_rank"] = float(rank.float().median()) if len(rank) else float("nan")
     return out

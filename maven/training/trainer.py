@@ -11,8 +11,10 @@ Output directory::
       checkpoints/latest          name of the newest complete checkpoint (written last)
       metrics.jsonl               one JSON line per logged step and per evaluation
       model/                      save_pretrained: config, safetensors, processor
-      training_summary.json       config, steps, final metrics, wall time, world size
+      auxiliary_heads.safetensors the supervised heads of ``objectives`` (when there are any)
+      training_summary.json       config, steps, final metrics, wall time, world size, probe
       training_curves.png         loss and retrieval curves
+      probe.json, probe.md        maven probe of the final model (when ``probe`` is set)
 
 A checkpoint is written to ``step-N.tmp`` and renamed when complete, and ``latest`` is
 replaced atomically after it, so a crash never leaves a broken latest checkpoint.
@@ -22,15 +24,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import re
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from maven.errors import MavenError
+from maven.errors import MavenError, StorageError
 from maven.training.config import TrainingConfig
 from maven.training.data import (
     RecordSource,
@@ -40,56 +41,131 @@ from maven.training.data import (
     sim_config,
 )
 from maven.training.loss import ClipLoss, retrieval_metrics
+from maven.training.objectives import (
+    AUX_HEADS,
+    AuxiliaryHeads,
+    record_targets,
+    save_heads,
+    split_targets,
+)
+from maven.training.shards import MANIFEST as SHARDS_MANIFEST
+from maven.training.shards import ShardSource
+from maven.utils.atomic import checksums, replace_directory, storage_error, verify_files, write_text
 
 __all__ = ["pretrain", "evaluate_pairs", "latest_checkpoint"]
 
 LOGIT_SCALE_MAX = math.log(100.0)
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint folder, or ``None``."""
-    pointer = Path(output_dir) / "checkpoints" / "latest"
-    if not pointer.exists():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    return path if (path / "trainer_state.json").exists() else None
+def _checkpoint_step(path: Path) -> int:
+    """The step of a complete checkpoint folder: its ``trainer_state.json`` names the step
+    and the size and sha256 of every file (older checkpoints: the step only).
+
+    Raises:
+        StorageError: what is missing or damaged.
+    """
+    try:
+        state = json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"{path.name}: no readable trainer_state.json ({exc})") from None
+    step = state.get("step") if isinstance(state, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool) or path.name != f"step-{step:06d}":
+        raise StorageError(f"{path.name}: trainer_state.json names step {step!r}")
+    if "files" in state:
+        verify_files(path, state["files"])
+    return step
+
+
+def latest_checkpoint(output_dir: str | Path, *, rejected: list | None = None) -> Path | None:
+    """The newest complete checkpoint folder (highest step that passes its checks), or
+    ``None``. The ``latest`` pointer is not trusted: every ``step-N`` folder is considered,
+    newest first; why each newer one was passed over is appended to ``rejected`` (if given),
+    as is a ``latest`` that names another folder."""
+    ckpt_dir = Path(output_dir) / "checkpoints"
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in (ckpt_dir.glob("step-*") if ckpt_dir.is_dir() else [])
+        if (m := re.fullmatch(r"step-(\d+)", p.name)) and p.is_dir()
+    )
+    notes = [] if rejected is None else rejected
+    chosen = None
+    for _, path in reversed(found):
+        try:
+            _checkpoint_step(path)
+        except StorageError as exc:
+            notes.append(str(exc))
+            continue
+        chosen = path
+        break
+    pointer = ckpt_dir / "latest"
+    named = pointer.read_text().strip() if pointer.is_file() else None
+    if named is not None and named != getattr(chosen, "name", None):
+        where = "missing" if not (ckpt_dir / named).is_dir() else "not usable"
+        notes.append(f"'latest' names {named}, which is {where}")
+    return chosen
 
 
 def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None:
+    """Write ``checkpoints/step-N`` complete beside itself, checksum it and swap it in
+    (:mod:`maven.utils.atomic`); then point ``latest`` at it and drop all but ``keep``.
+
+    Raises:
+        StorageError: the state cannot be written (disk full); earlier checkpoints are intact.
+    """
     ckpt_dir = output_dir / "checkpoints"
     final = ckpt_dir / f"step-{step:06d}"
     tmp = ckpt_dir / f"step-{step:06d}.tmp"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    try:
+        accelerator.save_state(str(tmp))
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(f"{final}: cannot write the checkpoint: {exc}") from None
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        pointer_tmp = ckpt_dir / "latest.tmp"
-        pointer_tmp.write_text(final.name)
-        os.replace(pointer_tmp, ckpt_dir / "latest")
-        done = sorted(p for p in ckpt_dir.glob("step-*") if not p.name.endswith(".tmp"))
+        names = sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*") if f.is_file())
+        try:
+            state = {"step": step, "files": checksums(tmp, names)}
+        except OSError as exc:
+            raise storage_error(tmp, exc, "read back") from None
+        write_text(tmp / "trainer_state.json", json.dumps(state, indent=1))
+        replace_directory(tmp, final)
+        write_text(ckpt_dir / "latest", final.name)
+        done = sorted(p for p in ckpt_dir.glob("step-*") if re.fullmatch(r"step-\d+", p.name))
         for old in done[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
 def _build(config: TrainingConfig):
+    """The towers, the processor and the auxiliary heads (``None`` without objectives)."""
     from maven.models import MavenConfig, MavenModel, MavenProcessor
 
     overrides = {k: v for k, v in config.model.items() if k != "preset"}
     model = MavenModel(MavenConfig.from_preset(config.model["preset"], **overrides))
     processor = MavenProcessor(**config.processor)
-    return model, processor
+    heads = None
+    if any(config.objectives.values()):
+        heads = AuxiliaryHeads(model.config.projection_dim, config.objectives)
+    return model, processor, heads
 
 
-def _source(config: TrainingConfig):
-    if config.data.train:
-        return RecordSource(config.data.train)
+def _source(config: TrainingConfig, processor):
+    train = config.data.train
+    if train and (Path(train) / SHARDS_MANIFEST).exists():
+        return ShardSource(train, processor, config.augment)
+    if train:
+        return RecordSource(train)
     return SimulatedSource(config.data.survey, **config.data.simulate)
+
+
+def _tower_inputs(out, inputs: dict) -> tuple[dict, dict]:
+    """``({tower: embeddings}, {tower: has input})`` of a forward pass, for the heads."""
+    embeds = {"photometry": out.photometry_embeds, "spectrum": out.spectrum_embeds}
+    has = {"photometry": inputs["has_photometry"], "spectrum": inputs["has_spectrum"]}
+    return embeds, has
 
 
 def _validation_records(config: TrainingConfig) -> list:
@@ -113,8 +189,11 @@ def _validation_records(config: TrainingConfig) -> list:
 
 
 @torch.no_grad()
-def evaluate_pairs(model, processor, records: list, accelerator=None, batch_size: int = 256):
-    """Contrastive loss and retrieval top-1/top-10 of ``records`` (all pairs, one matrix).
+def evaluate_pairs(
+    model, processor, records: list, accelerator=None, batch_size: int = 256, heads=None
+):
+    """Contrastive loss and retrieval top-1/top-10 of ``records`` (all pairs, one matrix),
+    and with ``heads`` (:class:`AuxiliaryHeads`) each head's mean loss ``aux_*``.
 
     Each process embeds its share of ``records``; embeddings are gathered for the metrics.
     """
@@ -125,27 +204,45 @@ def evaluate_pairs(model, processor, records: list, accelerator=None, batch_size
     unwrapped = accelerator.unwrap_model(model) if accelerator else model
     was_training = unwrapped.training
     unwrapped.eval()
-    phot, spec = [], []
+    phot, spec, aux = [], [], {}
+    heads = accelerator.unwrap_model(heads) if accelerator and heads is not None else heads
     for i in range(0, len(mine), batch_size):
-        batch = processor(mine[i : i + batch_size])
+        chunk = mine[i : i + batch_size]
+        batch = processor(chunk)
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in dict(batch).items()}
         out = unwrapped(**batch)
         phot.append(out.photometry_embeds.float())
         spec.append(out.spectrum_embeds.float())
+        if heads is not None:
+            _, targets = split_targets(record_targets(chunk))
+            targets = {k: torch.from_numpy(v).to(device) for k, v in targets.items()}
+            for key, (total, n) in heads(*_tower_inputs(out, batch), targets).items():
+                aux[key] = aux.get(key, 0.0) + torch.stack([total.float(), n.float()])
     dim = unwrapped.config.projection_dim
     phot = torch.cat(phot) if phot else torch.zeros(0, dim, device=device)
     spec = torch.cat(spec) if spec else torch.zeros(0, dim, device=device)
     if accelerator is not None and world > 1:
         phot = accelerator.gather_for_metrics(phot, use_gather_object=False)
         spec = accelerator.gather_for_metrics(spec, use_gather_object=False)
+    if heads is not None and not aux:  # a process with no records still joins the reduce
+        aux = {f"aux_{key}": torch.zeros(2, device=device) for key in heads.heads}
+    if accelerator is not None and world > 1:
+        aux = {k: accelerator.reduce(v, reduction="sum") for k, v in aux.items()}
     scale = unwrapped.logit_scale.exp().float()
     loss = ClipLoss(gather_distributed=False)(phot, spec, scale)
     unwrapped.train(was_training)
-    return {"loss": float(loss), **retrieval_metrics(phot, spec, ks=(1, 10)), "n": len(phot)}
+    means = {k: float(v[0] / v[1].clamp(min=1)) for k, v in sorted(aux.items())}
+    return {
+        "loss": float(loss),
+        **retrieval_metrics(phot, spec, ks=(1, 10)),
+        **means,
+        "n": len(phot),
+    }
 
 
 def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = False) -> dict:
-    """Contrastive pre-training; returns the training summary (also written to disk).
+    """Contrastive pre-training, with the auxiliary objectives of ``config.objectives``;
+    returns the training summary (also written to disk).
 
     Args:
         config: the run's :class:`TrainingConfig`.
@@ -167,24 +264,40 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         step_scheduler_with_optimizer=False,
     )
     set_seed(config.seed)
-    model, processor = _build(config)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    model, processor, heads = _build(config)
+    trained = [model] if heads is None else [model, heads]
+    params = [p for m in trained for p in m.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    source = _source(config)
+    # the towers first: a checkpoint's model.safetensors stays the MavenModel's
+    *trained, optimizer, scheduler = accelerator.prepare(*trained, optimizer, scheduler)
+    model, heads = trained[0], (trained[1] if heads is not None else None)
+    source = _source(config, processor)
     val_records = _validation_records(config)
     loss_fn = ClipLoss()
 
     step = 0
-    if resume and (ckpt := latest_checkpoint(output_dir)) is not None:
+    passed_over: list[str] = []
+    ckpt = latest_checkpoint(output_dir, rejected=passed_over) if resume else None
+    for why in passed_over:
+        accelerator.print(f"resume: passed over {why}")
+    if ckpt is not None:
         accelerator.load_state(str(ckpt))
-        step = json.loads((ckpt / "trainer_state.json").read_text())["step"]
+        step = _checkpoint_step(ckpt)
         accelerator.print(f"resumed from {ckpt} at step {step}")
-    elif accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.jsonl").write_text("")
+        if accelerator.is_main_process:
+            _truncate_metrics(output_dir / "metrics.jsonl", step)
+    elif resume and passed_over:
+        raise StorageError(
+            f"{output_dir}: --resume found no usable checkpoint ({'; '.join(passed_over)}); "
+            "remove the checkpoints folder to start afresh"
+        )
+    else:
+        if resume:
+            accelerator.print(f"resume: no checkpoint in {output_dir}; starting at step 0")
+        if accelerator.is_main_process:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "metrics.jsonl").write_text("")
     accelerator.wait_for_everyone()
 
     accum = config.grad_accum_steps
@@ -203,8 +316,9 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         batches, batch_size=None, shuffle=False, num_workers=config.num_workers
     )
     unwrapped = accelerator.unwrap_model(model)
+    aux_heads = accelerator.unwrap_model(heads) if heads is not None else None
     model.train()
-    start_time, seen, running = time.time(), 0, []
+    start_time, seen, running = time.time(), 0, {}
     bar = tqdm(
         total=config.max_steps,
         initial=step,
@@ -213,17 +327,30 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
     )
     for batch in loader:
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with accelerator.accumulate(model):
-            out = model(**batch)
-            loss = loss_fn(out.photometry_embeds, out.spectrum_embeds, unwrapped.logit_scale.exp())
+        inputs, targets = split_targets(batch)
+        with accelerator.accumulate(*trained):
+            out = model(**inputs)
+            clip = loss_fn(out.photometry_embeds, out.spectrum_embeds, unwrapped.logit_scale.exp())
+            loss = config.contrastive_weight * clip  # times 0 still reaches logit_scale (DDP)
+            parts = {}
+            if heads is not None:
+                parts = heads(*_tower_inputs(out, inputs), targets)
+                loss = loss + aux_heads.total(parts)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             if accelerator.sync_gradients:
                 scheduler.step()
             optimizer.zero_grad()
-        running.append(float(loss.detach()))
+        one = torch.ones((), device=loss.device)
+        terms = {"loss": (loss, one), "contrastive_loss": (clip, one), **parts}
+        values = torch.stack(
+            [torch.stack([t.detach().float(), n.float()]) for t, n in terms.values()]
+        )
+        for key, (total, n) in zip(terms, values.tolist(), strict=True):  # one device sync
+            prev = running.get(key, (0.0, 0.0))
+            running[key] = (prev[0] + total, prev[1] + n)  # interval means: sums and counts
         seen += config.batch_size * accelerator.num_processes
         if not accelerator.sync_gradients:
             continue
@@ -237,22 +364,35 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             record = {
                 "step": step,
                 "split": "train",
-                "loss": float(np.mean(running)),
+                **{k: total / max(n, 1) for k, (total, n) in running.items()},
                 "lr": scheduler.get_last_lr()[0],
                 "logit_scale": float(unwrapped.logit_scale.detach().exp()),
                 "samples_per_s": seen / max(elapsed, 1e-9),
             }
-            running = []
+            running = {}
             bar.set_postfix(loss=f"{record['loss']:.3f}")
         if step % config.eval_every == 0 or step == config.max_steps:
-            val = evaluate_pairs(model, processor, val_records, accelerator)
+            val = evaluate_pairs(model, processor, val_records, accelerator, heads=heads)
             _log(accelerator, output_dir, {"step": step, "split": "val", **val})
         if record:
             _log(accelerator, output_dir, record)
         if step % config.save_every == 0 or step == config.max_steps:
             _save_checkpoint(accelerator, output_dir, step, config.keep_checkpoints)
     bar.close()
-    return _finish(accelerator, model, processor, config, output_dir, step, start_time)
+    return _finish(accelerator, model, processor, config, output_dir, step, start_time, aux_heads)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (a resumed run logs the later ones again)."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    keep = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut by the kill
+            continue
+    write_text(path, "".join(x + "\n" for x in keep))
 
 
 def _log(accelerator, output_dir: Path, record: dict) -> None:
@@ -261,13 +401,17 @@ def _log(accelerator, output_dir: Path, record: dict) -> None:
             fh.write(json.dumps(record) + "\n")
 
 
-def _finish(accelerator, model, processor, config, output_dir: Path, step: int, start: float):
+def _finish(
+    accelerator, model, processor, config, output_dir: Path, step: int, start: float, heads
+):
     accelerator.wait_for_everyone()
     summary = {}
     if accelerator.is_main_process:
         final = output_dir / "model"
         accelerator.unwrap_model(model).save_pretrained(final)
         processor.save_pretrained(final)
+        if heads is not None:
+            save_heads(heads, output_dir / AUX_HEADS)
         records = [json.loads(line) for line in open(output_dir / "metrics.jsonl") if line.strip()]
         val = [r for r in records if r["split"] == "val"]
         summary = {
@@ -280,6 +424,10 @@ def _finish(accelerator, model, processor, config, output_dir: Path, step: int, 
             "final_validation": val[-1] if val else None,
             "config": config.to_dict(),
         }
+        if config.probe is not None:
+            from maven.evaluation.probe import probe
+
+            summary["probe"] = probe(final, output_dir, **config.probe)["table"]
         (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
         plot_training_curves(records, output_dir / "training_curves.png")
     accelerator.wait_for_everyone()
@@ -296,7 +444,8 @@ def plot_training_curves(records: list[dict], path: Path) -> None:
     train = [r for r in records if r["split"] == "train"]
     val = [r for r in records if r["split"] == "val"]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    a.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    train_loss = [r.get("contrastive_loss", r["loss"]) for r in train]
+    a.plot([r["step"] for r in train], train_loss, label="train")
     a.plot([r["step"] for r in val], [r["loss"] for r in val], "o-", label="validation")
     a.set_xlabel("step")
     a.set_ylabel("contrastive loss")
