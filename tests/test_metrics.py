@@ -141,6 +141,11 @@ def test_redshift_metrics_hand_computed():
     assert m["rmse"] == pytest.approx(np.sqrt(np.mean(dz**2)))
     ss_res, ss_tot = np.sum(dz**2), np.sum((zt - zt.mean()) ** 2)
     assert m["r2"] == pytest.approx(1 - ss_res / ss_tot)
+    # x = 0.01, -0.01, 0.05, 0.05, 0.25: only the last is beyond 0.05 (0.05 is not)
+    assert m["outlier_fraction_05"] == pytest.approx(1 / 5)
+    lt, lp = np.log1p(zt), np.log1p(zp)
+    expected = 1 - np.sum((lp - lt) ** 2) / np.sum((lt - lt.mean()) ** 2)
+    assert m["r2_log1p"] == pytest.approx(expected)
     _json_ok(m)
     # constant truth: R² undefined -> None (not NaN)
     assert redshift_metrics([0.1, 0.1], [0.1, 0.2])["r2"] is None

@@ -11,7 +11,12 @@ fold; nothing is tuned on a test fold. Methods:
 * ``probe``: the pre-trained towers frozen, a linear probe on the synthetic-only embedding
   (at least 60 epochs on cached embeddings): how far simulations alone go;
 * ``features``: gradient-boosted trees on light-curve features
-  (:mod:`maven.evaluation.features`; photometry recipes only).
+  (:mod:`maven.evaluation.features`; photometry recipes only);
+* ``spectrum_linear``, ``spectrum_knn``: logistic regression on the processor's spectrum grid
+  (flux and continuum-divided flux) and a nearest-neighbour correlation classifier against
+  the training folds' spectra (spectrum classification);
+* ``xcorr``: an SNID-style cross-correlation redshift against the training folds' spectra
+  (spectrum redshift); see :mod:`maven.evaluation.spectral_baselines`.
 
 Written to ``out_dir``: ``crossval.json`` (per fold and mean ± std per method),
 ``crossval.md`` (one table), and per method a report on the pooled out-of-fold predictions
@@ -31,10 +36,25 @@ from maven.errors import ConfigError, MavenError
 
 __all__ = ["BASELINES", "crossval", "summarise"]
 
-BASELINES = ("scratch", "probe", "features")
+BASELINES = ("scratch", "probe", "features", "spectrum_linear", "spectrum_knn", "xcorr")
+#: baselines that need no neural network, and the (task, modality) pairs they apply to
+SIMPLE_BASELINES = {
+    "features": {("classification", "photometry"), ("redshift", "photometry")},
+    "spectrum_linear": {("classification", "spectrum")},
+    "spectrum_knn": {("classification", "spectrum")},
+    "xcorr": {("redshift", "spectrum")},
+}
 HEADLINE = {
     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "ece", "ece_uncalibrated"),
-    "redshift": ("r2", "rmse", "nmad", "outlier_fraction", "abs_outlier_fraction", "coverage_68"),
+    "redshift": (
+        "nmad",
+        "outlier_fraction_05",
+        "outlier_fraction",
+        "bias",
+        "r2_log1p",
+        "r2",
+        "coverage_68",
+    ),
 }
 
 
@@ -74,6 +94,39 @@ def _feature_predictions(config, train: list, test: list, early_days) -> tuple[d
     return {"redshift": reg.predict(test), "redshift_sigma": None}, []
 
 
+def _spectral_predictions(method: str, config, train: list, test: list) -> tuple[list, dict]:
+    """(test records it can read, predictions) of a spectral baseline. The classifiers read
+    spectra through the recipe's processor, so they drop the same records as maven."""
+    from maven.evaluation import spectral_baselines as sb
+    from maven.models import MavenProcessor
+
+    if method == "xcorr":
+        reg = sb.CrossCorrelationRedshift().fit(train, [sn.redshift for sn in train])
+        z = reg.predict(test)
+        ok = np.isfinite(z)
+        return [sn for sn, good in zip(test, ok, strict=True) if good], {
+            "redshift": z[ok],
+            "redshift_sigma": None,
+        }
+    processor = MavenProcessor(**config.processor)
+    readable = [sb.processor_spectra(processor, part)[1].any(axis=1) for part in (train, test)]
+    train = [sn for sn, good in zip(train, readable[0], strict=True) if good]
+    test = [sn for sn, good in zip(test, readable[1], strict=True) if good]
+    linear = method == "spectrum_linear"
+    cls = sb.SpectrumLinearClassifier if linear else sb.SpectrumCorrelationClassifier
+    clf = cls(processor).fit(train, [sn.type for sn in train])
+    labels = [str(c) for c in config.classes]
+    probs = np.zeros((len(test), len(labels)))
+    raw = clf.predict_proba(test)
+    for j, c in enumerate(clf.classes_):
+        probs[:, labels.index(str(c))] = raw[:, j]
+    return test, {
+        "labels": labels,
+        "probabilities": probs,
+        "predicted": [labels[k] for k in probs.argmax(axis=1)],
+    }
+
+
 def _run_fold(method: str, config, train: list, test: list, early_days, progress: bool):
     """(pooled-ready predictions, early list, info) of one method on one fold."""
     from maven.evaluation.evaluate import evaluable, model_early_scores
@@ -83,6 +136,9 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
     if method == "features":
         pred, early = _feature_predictions(config, train, test, early_days)
         return test, pred, early, {}
+    if method in SIMPLE_BASELINES:
+        records, pred = _spectral_predictions(method, config, train, test)
+        return records, pred, [], {}
     model, processor, summary = finetune(_method_config(config, method), train, progress=progress)
     records, dropped = evaluable(model, processor, test)
     pred = predict(model, processor, records)
@@ -154,7 +210,8 @@ def crossval(
     Args:
         config: the :class:`~maven.training.finetune.FinetuneConfig` of the ``maven`` method.
         supernovae: labelled records (those the recipe cannot use are dropped and counted).
-        methods: any of ``"maven"``, ``"scratch"``, ``"probe"``, ``"features"``.
+        methods: ``"maven"`` and any of :data:`BASELINES`; the simple ones run only where
+            they apply (:data:`SIMPLE_BASELINES`).
         early_days: days after first detection for early classification (default
             :data:`~maven.evaluation.evaluate.EARLY_DAYS`; ``()`` for none).
 
@@ -172,7 +229,8 @@ def crossval(
     unknown = sorted(set(methods) - {"maven", *BASELINES})
     if unknown:
         raise ConfigError(f"unknown methods {unknown}; known: maven, {', '.join(BASELINES)}")
-    methods = [m for m in methods if not (m == "features" and config.modality != "photometry")]
+    task_input = (config.task, config.modality)
+    methods = [m for m in methods if m not in SIMPLE_BASELINES or task_input in SIMPLE_BASELINES[m]]
     if config.model is None and {"scratch", "probe"} & set(methods):
         raise ConfigError("the scratch and probe baselines need a pre-trained model in the recipe")
     early_days = EARLY_DAYS if early_days is None else tuple(early_days)

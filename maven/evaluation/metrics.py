@@ -307,12 +307,15 @@ def redshift_metrics(
     With ``dz = z_pred - z_true`` and ``x = dz / (1 + z_true)``:
 
     * ``r2``: coefficient of determination of ``z_pred`` vs ``z_true`` (``None`` for a
-      constant truth or fewer than 2 objects);
+      constant truth or fewer than 2 objects); ``r2_log1p``: the same on ``log(1 + z)``
+      (with most objects at low redshift, ``r2`` is dominated by the few at high z: read
+      them together);
     * ``rmse``: sqrt(mean dz²); ``rmse_normalised``: sqrt(mean x²);
     * ``nmad``: ``1.4826 * median(|x - median(x)|)``;
     * ``bias``: mean x; ``median_bias``: median x; ``bias_dz``: mean dz;
     * ``outlier_fraction``: fraction with ``|x| > outlier_threshold`` (0.15, the photo-z
-      convention); ``abs_outlier_fraction``: fraction with ``|dz| > abs_outlier_threshold``
+      convention); ``outlier_fraction_05``: with ``|x| > 0.05`` (the spectroscopic
+      bar); ``abs_outlier_fraction``: fraction with ``|dz| > abs_outlier_threshold``
       (0.07, the threshold of the Maven paper).
 
     With ``z_sigma`` (predicted 1-sigma uncertainties, > 0), calibration of the errors:
@@ -338,12 +341,14 @@ def redshift_metrics(
         raise MavenError("outlier thresholds must be > 0")
     dz = zp - zt
     x = dz / (1.0 + zt)
-    r2 = None
+    r2 = r2_log1p = None
     if n >= 2 and np.ptp(zt) > 0:
         r2 = _fmt(r2_score(zt, zp))
+        r2_log1p = _fmt(r2_score(np.log1p(zt), np.log1p(np.clip(zp, -0.99, None))))
     out: dict[str, Any] = {
         "n": int(n),
         "r2": r2,
+        "r2_log1p": r2_log1p,
         "rmse": float(np.sqrt(np.mean(dz**2))),
         "rmse_normalised": float(np.sqrt(np.mean(x**2))),
         "nmad": float(NMAD_FACTOR * np.median(np.abs(x - np.median(x)))),
@@ -352,6 +357,7 @@ def redshift_metrics(
         "bias_dz": float(np.mean(dz)),
         "outlier_threshold": float(outlier_threshold),
         "outlier_fraction": float(np.mean(np.abs(x) > outlier_threshold)),
+        "outlier_fraction_05": float(np.mean(np.abs(x) > 0.05)),
         "abs_outlier_threshold": float(abs_outlier_threshold),
         "abs_outlier_fraction": float(np.mean(np.abs(dz) > abs_outlier_threshold)),
     }
