@@ -5,10 +5,13 @@ of one object's files into one record. Packets are written here with the publish
 from __future__ import annotations
 
 import glob
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maven import FormatError
 from maven.data.photometry import mag_to_flux
@@ -147,6 +150,36 @@ def test_ztf_damaged_and_foreign_containers(tmp_path):
     empty = write_container(tmp_path / "empty.avro", ztf_schema(), [])
     with pytest.raises(FormatError, match="no alert with usable photometry"):
         read_supernovae(empty)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    prefix=st.sampled_from([b"", b"Obj\x01", b"\x00\x00\x00\x02\xbd", b"\x00"]),
+    body=st.binary(max_size=300),
+)
+def test_random_avro_bytes_raise_only_format_errors(prefix, body):
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "x.avro"
+        f.write_bytes(prefix + body)
+        with pytest.raises(FormatError):
+            read_supernovae(f)
+
+
+def test_ztf_namespace_container_with_odd_field_types(tmp_path):
+    schema = {
+        "namespace": "ztf", "type": "record", "name": "alert",
+        "fields": [
+            {"name": "objectId", "type": "string"},
+            {"name": "candidate", "type": {"type": "record", "name": "c", "fields": [
+                {"name": "jd", "type": "string"}, {"name": "fid", "type": "string"}]}},
+            {"name": "prv_candidates", "type": "int"},
+        ],
+    }  # fmt: skip
+    f = write_container(tmp_path / "odd.avro", schema, [
+        {"objectId": "x", "candidate": {"jd": "soon", "fid": "r"}, "prv_candidates": 3}
+    ])  # fmt: skip
+    with pytest.raises(FormatError, match="odd.avro: no alert with usable photometry"):
+        read_supernovae(f)
 
 
 def test_ztf_unknown_filter_and_bad_isdiffpos_are_counted(tmp_path):

@@ -34,7 +34,14 @@ import numpy as np
 from maven.data.bands import resolve_band
 from maven.data.records import Supernova
 from maven.errors import FormatError, UnknownBandError, ValidationError
-from maven.io.avro import CONTAINER_MAGIC, is_avro_name, read_bytes, read_container, schema_named
+from maven.io.avro import (
+    CONTAINER_MAGIC,
+    is_avro_name,
+    read_bytes,
+    read_container,
+    records_in,
+    schema_named,
+)
 from maven.io.common import count, count_unplaceable, optional_float
 from maven.io.merge import merge_by_name
 from maven.io.points import Points
@@ -112,10 +119,10 @@ def _add(points: Points, entry: dict, kind: str, skipped: dict, meta: dict) -> N
 
 
 def _record(alert: dict, path: Path, skipped_alerts: dict) -> Supernova | None:
-    source = alert.get("diaSource")
+    source = alert.get("diaSource") if isinstance(alert, dict) else None
     if not isinstance(source, dict):
         raise FormatError(f"{path}: not a Rubin alert packet (no 'diaSource' record)")
-    obj = alert.get("diaObject") or {}
+    obj = alert.get("diaObject") if isinstance(alert.get("diaObject"), dict) else {}
     object_id = obj.get("diaObjectId")
     object_id = source.get("diaObjectId") if object_id is None else object_id
     if object_id is None:
@@ -126,9 +133,9 @@ def _record(alert: dict, path: Path, skipped_alerts: dict) -> Supernova | None:
     meta: dict = {}
     points = Points(oid, skipped)
     for kind, entries in (
-        ("detection", [source, *(alert.get("prvDiaSources") or [])]),
-        ("forced", alert.get("prvDiaForcedSources") or []),
-        ("limit", alert.get("prvDiaNondetectionLimits") or []),
+        ("detection", [source, *records_in(alert.get("prvDiaSources"))]),
+        ("forced", records_in(alert.get("prvDiaForcedSources"))),
+        ("limit", records_in(alert.get("prvDiaNondetectionLimits"))),
     ):
         for entry in entries:
             _add(points, entry, kind, skipped, meta)

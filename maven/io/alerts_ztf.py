@@ -43,6 +43,7 @@ from maven.io.avro import (
     is_container,
     read_bytes,
     read_container,
+    records_in,
     schema_named,
 )
 from maven.io.common import count, count_unplaceable, optional_float
@@ -85,7 +86,8 @@ def diff_sign(value) -> float | None:
 
 
 def _epoch(entry: dict, skipped: dict, meta: dict) -> tuple[float, str] | None:
-    band = FID_BANDS.get(entry.get("fid"))
+    fid = entry.get("fid")
+    band = FID_BANDS.get(fid) if isinstance(fid, int) else None
     if band is None:
         count_unplaceable(skipped, meta, f"fid {entry.get('fid')}")
         return None
@@ -129,7 +131,7 @@ def _add_forced(points: Points, entry: dict, skipped: dict, meta: dict) -> None:
 
 
 def _record(alert: dict, schema: dict, path: Path, forced: bool) -> Supernova | None:
-    if not isinstance(alert.get("candidate"), dict):
+    if not isinstance(alert, dict) or not isinstance(alert.get("candidate"), dict):
         raise FormatError(f"{path}: not a ZTF alert packet (no 'candidate' record)")
     if alert.get("objectId"):
         oid = str(alert["objectId"])
@@ -145,7 +147,7 @@ def _record(alert: dict, schema: dict, path: Path, forced: bool) -> Supernova | 
     points = Points(oid, skipped)
     candidate = alert["candidate"]
     _add_detection(points, candidate, skipped, meta)
-    for entry in alert.get("prv_candidates") or []:
+    for entry in records_in(alert.get("prv_candidates")):
         if entry.get("magpsf") is not None:
             _add_detection(points, entry, skipped, meta)
         elif "forcediffimflux" in entry:
@@ -155,7 +157,7 @@ def _record(alert: dict, schema: dict, path: Path, forced: bool) -> Supernova | 
             _add_limit(points, entry, skipped, meta)
         else:
             count(skipped, "previous candidate with neither a magnitude nor a limit")
-    for entry in (alert.get("fp_hists") or []) if forced else []:
+    for entry in records_in(alert.get("fp_hists")) if forced else []:
         _add_forced(points, entry, skipped, meta)
     lc = points.lightcurve()
     if lc is None:

@@ -17,6 +17,7 @@ __all__ = [
     "schema_named",
     "read_bytes",
     "read_container",
+    "records_in",
 ]
 
 #: The first four bytes of every Avro object-container file.
@@ -64,3 +65,8 @@ def read_container(path: Path, raw: bytes) -> tuple[dict, list[dict]]:
     except Exception as exc:  # fastavro raises many types for damaged files
         raise FormatError(f"{path}: unreadable Avro file: {type(exc).__name__}: {exc}") from None
     return reader.writer_schema or {}, records
+
+
+def records_in(value) -> list[dict]:
+    """The records of an array field (``[]`` for null or anything that is not an array)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
