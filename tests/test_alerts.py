@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maven import FormatError
+from maven import FormatError, MavenError
 from maven.data.photometry import mag_to_flux
 from maven.data.records import LightCurve, Supernova
 from maven.io import guess_format, read_supernovae
@@ -479,7 +479,7 @@ def test_merge_keeps_first_scalars_and_lists_conflicts():
         "merge_conflicts": {"type_raw": ["Ia", "II"], "redshift": [0.001, 0.002]},
     }
     assert sn.lightcurve.flux.tolist() == [5.0, 6.0]  # the first record's point at t=1 wins
-    with pytest.raises(ValueError, match="2 formats for 3 records"):
+    with pytest.raises(MavenError, match="2 formats for 3 records"):
         merge_by_name([a, b, c], ["x", "y"])
 
 

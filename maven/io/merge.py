@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from maven.data.records import LightCurve, Supernova, merge_skipped
+from maven.errors import MavenError
 
 __all__ = ["SAME_EPOCH_DAYS", "unique_points", "merge_by_name"]
 
@@ -138,10 +139,12 @@ def merge_by_name(
         the records, each joined one at the place of its group's first record, and
         ``{id: number of records joined}`` for every joined record.
     """
-    from maven.data.folds import normalize_name
+    if len(records) < 2:
+        return list(records), {}
+    from maven.data.folds import normalize_name  # (imports scikit-learn: only when needed)
 
     if formats is not None and len(formats) != len(records):
-        raise ValueError(f"{len(formats)} formats for {len(records)} records")
+        raise MavenError(f"{len(formats)} formats for {len(records)} records")
     groups: dict[str, list[int]] = {}
     for i, sn in enumerate(records):
         groups.setdefault(normalize_name(sn.id), []).append(i)
