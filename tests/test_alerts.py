@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from maven import FormatError, MavenError
 from maven.data.photometry import mag_to_flux
 from maven.data.records import LightCurve, Supernova
-from maven.io import guess_format, read_supernovae
+from maven.io import guess_format, read_dataset, read_supernovae, write_dataset
 from maven.io.alerts_ztf import diff_sign
 from maven.io.merge import SAME_EPOCH_DAYS, merge_by_name, unique_points
 
@@ -227,6 +227,8 @@ def test_ztf_packets_of_one_object_join_without_repeats(tmp_path):
                                            [first, second, other]))  # fmt: skip
     assert [sn.id for sn in both] == ["ZTF21aaa", "ZTF21bbb"]
     assert both[0].lightcurve.equals(lc)
+    back = read_dataset(write_dataset(sne, tmp_path / "ds"))  # joined records round-trip
+    assert all(a.equals(b) for a, b in zip(sne, back, strict=True))
 
 
 def test_diff_sign():
