@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -156,3 +157,143 @@ def test_two_cpu_processes_match_one_on_the_same_global_batch(tmp_path):
         if json.loads(x)["split"] == "train"
     )
     assert loss("two") == pytest.approx(loss("one"), rel=1e-4)
+
+
+def test_auxiliary_heads_losses_on_toy_data():
+    import torch.nn.functional as F
+
+    from maven.training.objectives import TARGETS, AuxiliaryHeads
+
+    torch.manual_seed(0)
+    heads = AuxiliaryHeads(8, {"class": 1.0, "redshift": 2.0, "spectrum_phase": 0.5})
+    assert sorted(heads.heads) == [
+        "class_photometry",
+        "class_spectrum",
+        "redshift_photometry",
+        "redshift_spectrum",
+        "spectrum_phase_spectrum",
+    ]
+    b = 12
+    labels = torch.arange(b) % 5
+    centres = F.normalize(torch.randn(5, 8), dim=-1)
+    embeds = {"photometry": centres[labels], "spectrum": F.normalize(torch.randn(b, 8), dim=-1)}
+    has = {"photometry": torch.ones(b, dtype=torch.bool), "spectrum": torch.arange(b) < 9}
+    z = torch.linspace(0.0, 0.6, b)
+    targets = {
+        "class": torch.where(torch.arange(b) == 3, -1, labels),  # one unknown class
+        "redshift": torch.where(torch.arange(b) == 0, float("nan"), torch.log1p(z)),
+        "spectrum_phase": torch.full((b,), float("nan")),  # nobody knows it
+    }
+    parts = heads(embeds, has, targets)
+    (s, n) = (v.detach() for v in parts["aux_class_photometry"])
+    ok = torch.arange(b) != 3
+    logits = heads.heads["class_photometry"](embeds["photometry"][ok] * 8**0.5).detach()
+    assert int(n) == b - 1
+    assert float(s) == pytest.approx(float(F.cross_entropy(logits, labels[ok], reduction="sum")))
+    assert int(parts["aux_class_spectrum"][1]) == 8  # rows 0..8 have a spectrum, row 3 no class
+    assert int(parts["aux_redshift_spectrum"][1]) == 8  # rows 1..8
+    t = TARGETS["redshift"]
+    pred = heads.heads["redshift_photometry"](embeds["photometry"][1:] * 8**0.5)[:, 0].detach()
+    expected = F.smooth_l1_loss(pred, (torch.log1p(z[1:]) - t.offset) / t.scale, reduction="sum")
+    got = float(parts["aux_redshift_photometry"][0].detach())
+    assert got == pytest.approx(float(expected), rel=1e-5)
+    assert [float(v.detach()) for v in parts["aux_spectrum_phase_spectrum"]] == [0.0, 0.0]
+    total = heads.total(parts)
+    means = {k: float(s_.detach() / max(float(n_), 1)) for k, (s_, n_) in parts.items()}
+    weights = {"class": 1.0, "redshift": 2.0, "spectrum_phase": 0.5}
+    manual = sum(weights[k[4:].rsplit("_", 1)[0]] * v for k, v in means.items())
+    assert float(total.detach()) == pytest.approx(manual, rel=1e-5)
+    total.backward()
+    assert torch.isfinite(heads.heads["spectrum_phase_spectrum"].weight.grad).all()
+    # the class of a separable embedding is learnt
+    opt = torch.optim.Adam(heads.parameters(), lr=0.05)
+    for _ in range(100):
+        opt.zero_grad()
+        loss = heads.total(heads(embeds, has, targets))
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final = heads(embeds, has, targets)["aux_class_photometry"]
+    assert float(final[0] / final[1]) < 0.1 * float(s / n)
+
+
+def test_objectives_config_and_targets_of_simulations():
+    from maven.simulate import SimConfig, simulate
+    from maven.training.objectives import check_weights, record_targets
+
+    for bad, match in (
+        ({"bogus": 1.0}, "unknown targets"),
+        ({"class": -1}, "must be a number >= 0"),
+        ({"class": "yes"}, "must be a number >= 0"),
+        (["class"], "must map"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            check_weights(bad)
+    with pytest.raises(ConfigError, match="nothing to train"):
+        TrainingConfig(contrastive_weight=0)
+    with pytest.raises(ConfigError, match="contrastive_weight"):
+        TrainingConfig(contrastive_weight=-1)
+    with pytest.raises(ConfigError, match="data.views"):
+        TrainingConfig(data={"views": 0})
+    with pytest.raises(ConfigError, match="probe"):
+        TrainingConfig(probe=3)
+    sims = simulate(30, seed=2, config=SimConfig.preset("tiny"))
+    t = record_targets(sims)
+    classes = ("Ia", "II", "Ibc", "IIn", "SLSN-I")
+    assert [classes[i] for i in t["target_class"]] == [sn.type for sn in sims]
+    assert np.allclose(t["target_redshift"], np.log1p([sn.redshift for sn in sims]))
+    assert np.isfinite(t["target_peak_abs_mag"]).all() and np.isfinite(t["target_host_av"]).all()
+    phase = t["target_spectrum_phase"]
+    assert np.isfinite(phase).all() and ((phase >= -5) & (phase <= 15)).all()
+    toy = record_targets(toy_supernovae(2))  # real-like records: class and redshift only
+    assert toy["target_class"].tolist() == [0, 0]
+    assert np.isnan(toy["target_peak_abs_mag"]).all()
+
+
+def test_kill_and_resume_with_auxiliary_heads_on_shards_is_exact(tmp_path):
+    from maven import from_pretrained
+    from maven.models import MavenProcessor
+    from maven.training.objectives import AUX_HEADS, load_heads
+    from maven.training.shards import pretokenize
+
+    cfg = _config(tmp_path)  # writes the toy set
+    shards = pretokenize(tmp_path / "toy", tmp_path / "tok", MavenProcessor(), views=2, seed=3)
+    cfg = _config(
+        tmp_path,
+        data={"train": str(shards), "val": str(tmp_path / "toy")},
+        augment=True,
+        max_steps=8,
+        save_every=2,
+        eval_every=4,
+        objectives={"class": 1.0, "redshift": 1.0, "peak_abs_mag": 0.5},
+    )
+    full = _cli("--config", cfg, "--output-dir", tmp_path / "full")
+    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
+    run = tmp_path / "killed"
+    p = _cli("--config", cfg, "--output-dir", run)
+    deadline = time.time() + 300
+    while latest_checkpoint(run) is None or latest_checkpoint(run).name < "step-000004":
+        assert p.poll() is None, "finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    resumed = _cli("--config", cfg, "--output-dir", run, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    for name in ("model/model.safetensors", AUX_HEADS):
+        a, b = load_file(tmp_path / "full" / name), load_file(run / name)
+        assert a.keys() == b.keys(), name
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in lines if r["split"] == "train"]
+    val = [r for r in lines if r["split"] == "val"]
+    assert {"contrastive_loss", "aux_class_photometry", "aux_redshift_spectrum"} <= set(train[-1])
+    assert val[-1]["aux_class_spectrum"] > 0 and "aux_peak_abs_mag_photometry" in val[-1]
+    heads = load_heads(run / AUX_HEADS)
+    assert heads.weights == {"class": 1.0, "redshift": 1.0, "peak_abs_mag": 0.5}
+    # model/ is a plain MavenModel folder: the strict loader finds no head keys in it
+    model, _ = from_pretrained(run / "model")
+    assert type(model).__name__ == "MavenModel"
+    clf, _ = from_pretrained(run / "model", task="classification")
+    assert clf.config.num_labels == 5
