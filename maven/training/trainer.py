@@ -16,8 +16,12 @@ Output directory::
       training_curves.png         loss and retrieval curves
       probe.json, probe.md        maven probe of the final model (when ``probe`` is set)
 
-A checkpoint is written to ``step-N.tmp`` and renamed when complete, and ``latest`` is
-replaced atomically after it, so a crash never leaves a broken latest checkpoint.
+A checkpoint is written to ``step-N.tmp``, its files' sizes and sha256 recorded in its
+``trainer_state.json``, and swapped in atomically (:mod:`maven.utils.atomic`); ``latest`` is
+replaced after it. ``resume`` takes the newest checkpoint that passes those checks (saying
+which it passed over, and refusing to start afresh when none does) and keeps
+``metrics.jsonl`` up to its step. A resumed run equals an uninterrupted one bit for bit when
+both use the same number of torch threads (CPU kernels sum in another order otherwise).
 """
 
 from __future__ import annotations
@@ -127,7 +131,11 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> Non
     if accelerator.is_main_process:
         names = sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*") if f.is_file())
         try:
-            state = {"step": step, "files": checksums(tmp, names)}
+            state = {
+                "step": step,
+                "torch_threads": torch.get_num_threads(),
+                "files": checksums(tmp, names),
+            }
         except OSError as exc:
             raise storage_error(tmp, exc, "read back") from None
         write_text(tmp / "trainer_state.json", json.dumps(state, indent=1))
@@ -285,6 +293,13 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         accelerator.load_state(str(ckpt))
         step = _checkpoint_step(ckpt)
         accelerator.print(f"resumed from {ckpt} at step {step}")
+        threads = json.loads((ckpt / "trainer_state.json").read_text()).get("torch_threads")
+        if threads not in (None, torch.get_num_threads()):  # CPU kernels sum in another order
+            accelerator.print(
+                f"resume: the checkpoint was written with {threads} torch threads, this run has "
+                f"{torch.get_num_threads()}: results will differ in the last bits, not exactly "
+                "equal a run without the interruption (set OMP_NUM_THREADS to match)"
+            )
         if accelerator.is_main_process:
             _truncate_metrics(output_dir / "metrics.jsonl", step)
     elif resume and passed_over:

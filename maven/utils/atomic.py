@@ -28,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from maven.errors import MavenError, StorageError
 
@@ -247,6 +247,16 @@ def checksums(folder: str | Path, names: Iterable[str]) -> dict[str, dict]:
     }
 
 
+def _inside(folder: Path, name) -> bool:
+    """True for a relative path (no ``..``) that stays inside ``folder``, links resolved."""
+    if not isinstance(name, str) or not name or "\\" in name:
+        return False
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts:
+        return False
+    return (folder / rel).resolve().is_relative_to(folder.resolve())
+
+
 def verify_files(
     folder: str | Path,
     files: dict,
@@ -254,8 +264,9 @@ def verify_files(
     error: type[MavenError] = StorageError,
     verify_sha256: bool = True,
 ) -> None:
-    """Check that every file a manifest lists (``{name: {"bytes", "sha256"}}``) is a plain
-    name inside ``folder``, exists, and has the recorded size and (``verify_sha256``) hash.
+    """Check that every file a manifest lists (``{name: {"bytes", "sha256"}}``, names relative
+    to ``folder``) lies inside ``folder``, exists, and has the recorded size and
+    (``verify_sha256``) hash.
 
     Raises:
         error: naming the folder and the first file that fails.
@@ -264,8 +275,8 @@ def verify_files(
     if not isinstance(files, dict):
         raise error(f"{folder}: the manifest's file list is not a mapping")
     for name, rec in files.items():
-        if not isinstance(name, str) or not name or Path(name).name != name or name in ("..", "."):
-            raise error(f"{folder}: the manifest lists {name!r}, not a file name inside the folder")
+        if not _inside(folder, name):
+            raise error(f"{folder}: the manifest lists {name!r}, a path outside the folder")
         if not isinstance(rec, dict):
             raise error(f"{folder}: the manifest entry of {name} is not a mapping")
         f = folder / name
