@@ -7,9 +7,10 @@ Prints, per survey (ZTF, LSST):
 * ``simulate_dataset()`` with ``--workers`` spawned processes, parquet shards included
   (the end-to-end figure a user sees; includes each worker's set-up).
 
-Usage::
+Usage (the templates come from ``$MAVEN_TEMPLATE_DIR``; without it, the built-in fallback)::
 
-    python benchmarks/bench_simulate.py [--n 4000] [--workers 2] [--surveys ztf lsst]
+    MAVEN_TEMPLATE_DIR=../shared/data/templates \
+        python benchmarks/bench_simulate.py [--n 4000] [--workers 2] [--surveys ztf lsst]
     python benchmarks/bench_simulate.py --profile lsst    # cProfile of simulate()
 """
 
