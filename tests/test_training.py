@@ -297,3 +297,13 @@ def test_kill_and_resume_with_auxiliary_heads_on_shards_is_exact(tmp_path):
     assert type(model).__name__ == "MavenModel"
     clf, _ = from_pretrained(run / "model", task="classification")
     assert clf.config.num_labels == 5
+
+
+def test_length_bucketing_needs_shards(tmp_path):
+    cfg = TrainingConfig.from_yaml(
+        _config(tmp_path, data={"train": str(tmp_path / "toy"), "bucket": 2})
+    )
+    with pytest.raises(ConfigError, match="data.bucket needs a pre-tokenised shard set"):
+        pretrain(cfg, tmp_path / "run")
+    with pytest.raises(ConfigError, match="data.bucket"):
+        TrainingConfig(data={"bucket": -1})

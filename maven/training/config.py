@@ -51,6 +51,9 @@ class DataConfig:
         simulate: extra keyword arguments for the simulator.
         views: augmented views per object that ``maven pretokenize`` stores (training then
             uses the shard set's own number).
+        bucket: length bucketing of a shard set, in global batches (0: off; see
+            :class:`~maven.training.shards.ShardSource`): light curves of similar length
+            share a batch, so little padding is computed.
     """
 
     train: str | None = None
@@ -59,6 +62,7 @@ class DataConfig:
     val_size: int = 256
     simulate: dict = field(default_factory=dict)
     views: int = 4
+    bucket: int = 0
 
 
 @dataclass
@@ -146,9 +150,11 @@ class TrainingConfig:
             raise ConfigError("model must be a mapping with a 'preset' (tiny, base or large)")
         if self.data.survey not in ("ztf", "lsst"):
             raise ConfigError(f"data.survey must be ztf or lsst, got {self.data.survey!r}")
-        views = self.data.views
+        views, bucket = self.data.views, self.data.bucket
         if isinstance(views, bool) or not isinstance(views, int) or views < 1:
             raise ConfigError(f"data.views must be a positive integer, got {views!r}")
+        if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
+            raise ConfigError(f"data.bucket must be an integer >= 0, got {bucket!r}")
         self.objectives = check_weights(self.objectives)
         w = self.contrastive_weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:

@@ -359,13 +359,22 @@ class ShardSource:
         path: a folder written by :func:`pretokenize`.
         processor: the run's processor; it must be the one the shards were made with.
         augment: whether the run augments; it must match the shard set.
+        bucket: length bucketing (0: off). The stream is cut into windows of ``bucket``
+            global batches; each window's rows are sorted by size (elements over all keys,
+            which grows with the light curve's length) and cut into global batches, which
+            come in a shuffled order. Rows of similar length then share a batch, so far less
+            padding is computed; the objects seen are the same.
 
     Raises:
-        ConfigError: an unreadable or stale shard set (module docstring), or missing shards.
+        ConfigError: an unreadable or stale shard set (module docstring), missing shards or
+            a bad ``bucket``.
     """
 
-    def __init__(self, path: str | Path, processor, augment: bool):
+    def __init__(self, path: str | Path, processor, augment: bool, bucket: int = 0):
         from maven.io import read_dataset
+
+        if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
+            raise ConfigError(f"bucket must be an integer >= 0, got {bucket!r}")
 
         self.path = Path(path)
         m = _read_manifest(self.path)
@@ -387,14 +396,16 @@ class ShardSource:
             raise ConfigError(f"{self.path}: shards missing: {missing[:5]}")
         self.manifest = m
         self.views, self.shard_size = m["views"], m["shard_size"]
-        self.n = m["n_objects"]
+        self.n, self.bucket = m["n_objects"], bucket
         self._open: dict[int, dict[str, np.ndarray]] = {}
+        self._sizes: np.ndarray | None = None
+        self._window: tuple = (None, None, None)
 
     def __len__(self) -> int:
         return self.n
 
     def __getstate__(self) -> dict:  # memmaps stay behind: a worker reopens its own
-        return {**self.__dict__, "_open": {}}
+        return {**self.__dict__, "_open": {}, "_window": (None, None, None)}
 
     def _shard(self, k: int) -> dict[str, np.ndarray]:
         if k not in self._open:
@@ -414,9 +425,42 @@ class ShardSource:
             out[key] = t[key][start : start + math.prod(shape)].reshape(shape)
         return out
 
+    def sizes(self) -> np.ndarray:
+        """``(n, views)``: elements of each row over all keys (read from the shard indexes)."""
+        if self._sizes is None:
+            per_shard = []
+            for k in range(len(self.manifest["shards"])):
+                t = self._shard(k)
+                per_shard.append(
+                    sum(np.prod(t[f"{key}::shape"], axis=1) for key in self.manifest["keys"])
+                )
+            self._sizes = np.concatenate(per_shard).reshape(self.n, self.views)
+        return self._sizes
+
+    def _view(self, epoch: int, obj: int) -> int:
+        return (epoch + obj) % self.views
+
     def batch(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> dict:
         """The collated arrays of micro-step ``step`` on ``rank``."""
         from maven.training.data import epoch_items
 
-        items = epoch_items(self.n, step, rank, world, batch_size, seed)
-        return collate([self.row(obj, (epoch + obj) % self.views) for epoch, obj in items])
+        if self.bucket:
+            items = self._bucketed(step, rank, world, batch_size, seed)
+        else:
+            items = epoch_items(self.n, step, rank, world, batch_size, seed)
+        return collate([self.row(obj, self._view(epoch, obj)) for epoch, obj in items])
+
+    def _bucketed(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
+        from maven.training.data import epoch_items
+
+        window, j = divmod(step, self.bucket)
+        key = (window, world, batch_size, seed)
+        if self._window[0] != key:
+            glob = batch_size * world
+            items = epoch_items(self.n, window, 0, 1, self.bucket * glob, seed)
+            size = self.sizes()[[o for _, o in items], [self._view(e, o) for e, o in items]]
+            batches = np.argsort(size, kind="stable").reshape(self.bucket, glob)
+            order = np.random.default_rng([seed, window, 1]).permutation(self.bucket)
+            self._window = (key, items, batches[order])
+        _, items, batches = self._window
+        return [items[i] for i in batches[j][rank * batch_size : (rank + 1) * batch_size]]

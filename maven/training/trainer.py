@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from maven.errors import MavenError, StorageError
+from maven.errors import ConfigError, MavenError, StorageError
 from maven.training.config import TrainingConfig
 from maven.training.data import (
     RecordSource,
@@ -163,7 +163,9 @@ def _build(config: TrainingConfig):
 def _source(config: TrainingConfig, processor):
     train = config.data.train
     if train and (Path(train) / SHARDS_MANIFEST).exists():
-        return ShardSource(train, processor, config.augment)
+        return ShardSource(train, processor, config.augment, bucket=config.data.bucket)
+    if config.data.bucket:
+        raise ConfigError("data.bucket needs a pre-tokenised shard set as data.train")
     if train:
         return RecordSource(train)
     return SimulatedSource(config.data.survey, **config.data.simulate)
