@@ -160,10 +160,11 @@ def test_save_load_round_trip(tmp_path):
     # keys keep increasing after a reload
     k = back.add(x[:1], meta(1, start=5000), modality="photometry")
     assert k[0] == 340
-    # saving over an existing index replaces it and leaves no temporary folders behind
+    # saving over an existing index replaces it and leaves no temporary folders behind (only
+    # the writers' lock file)
     back.save(path)
     assert EmbeddingIndex.load(path).count() == 341
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".index.lock", "index"]
 
 
 def test_metadata_is_compact_and_older_plain_string_indexes_load(tmp_path):
@@ -266,7 +267,7 @@ def test_failed_save_keeps_the_previous_index(tmp_path, monkeypatch):
     with pytest.raises(IndexError_, match="disk full"):
         idx.save(path)
     assert EmbeddingIndex.load(path).count() == 100
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".index.lock", "index"]
 
 
 def test_novelty_duplicate_low_outlier_high(tmp_path):

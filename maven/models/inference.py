@@ -32,10 +32,23 @@ def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.
         if mod == "photometry":
             ok[i : i + len(chunk)] = [sn.lightcurve is not None for sn in chunk]
             continue
-        batch = processor(list(chunk), return_tensors="np")
-        has_p, has_s = batch["has_photometry"], batch["has_spectrum"]
-        ok[i : i + len(chunk)] = has_s if mod == "spectrum" else has_p | has_s
+        ok[i : i + len(chunk)] = _has_modality(model, processor(list(chunk), return_tensors="np"))
     return ok
+
+
+def _has_modality(model, batch) -> np.ndarray:
+    """Per object of a processed batch: has it the input the head's modality needs?"""
+    has_p, has_s = np.asarray(batch["has_photometry"]), np.asarray(batch["has_spectrum"])
+    mod = model.config.head_modality
+    return has_p if mod == "photometry" else has_s if mod == "spectrum" else has_p | has_s
+
+
+def _require(chunk: Sequence, ok: np.ndarray, what: str) -> None:
+    """Raise a MavenError naming the objects of ``chunk`` where ``ok`` is false."""
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        names = [getattr(chunk[j], "id", f"#{j}") for j in bad[:5]]
+        raise MavenError(f"{bad.size} object(s) with {what}, e.g. {names}")
 
 
 @torch.no_grad()
@@ -58,7 +71,8 @@ def predict(
         ``{"redshift" (N,), "redshift_sigma" (N,), "embeddings" (N, D)}``.
 
     Raises:
-        MavenError: not a maven head model, or records without the needed modality.
+        MavenError: not a maven head model, records without the needed modality, or
+            non-finite outputs (each naming the objects).
     """
     from tqdm.auto import tqdm
 
@@ -71,15 +85,24 @@ def predict(
     logits, z, sigma, emb = [], [], [], []
     try:
         for i in tqdm(range(0, len(supernovae), batch_size), desc="predict", disable=not progress):
-            batch = processor(supernovae[i : i + batch_size])
+            chunk = supernovae[i : i + batch_size]
+            batch = processor(chunk)
+            _require(chunk, _has_modality(model, batch), f"no {model.config.head_modality} input")
             batch = {k: v.to(device) for k, v in batch.items()}
             out = model(**batch)
-            emb.append(out.embeddings.float().cpu())
+            outputs = [out.embeddings.float().cpu()]
             if isinstance(model, MavenForSupernovaClassification):
-                logits.append(out.logits.float().cpu())
+                outputs.append(out.logits.float().cpu())
+                logits.append(outputs[-1])
             else:
-                z.append(out.redshift_mean.float().cpu())
-                sigma.append(out.redshift_sigma.float().cpu())
+                outputs += [out.redshift_mean.float().cpu(), out.redshift_sigma.float().cpu()]
+                z.append(outputs[1])
+                sigma.append(outputs[2])
+            finite = np.ones(len(chunk), bool)
+            for t in outputs:
+                finite &= torch.isfinite(t.reshape(len(chunk), -1)).all(dim=1).numpy()
+            _require(chunk, finite, "non-finite model outputs (damaged weights?)")
+            emb.append(outputs[0])
     finally:
         model.train(was_training)
     dim = model.feature_dim

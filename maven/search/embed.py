@@ -132,7 +132,8 @@ def embed_supernovae(
         ``has_spectrum`` (N,) bool, and ``metadata`` (N dicts, :func:`supernova_metadata`).
 
     Raises:
-        MavenError: bad ``batch_size``, an empty list, or what the processor raises.
+        MavenError: bad ``batch_size``, an empty list, what the processor raises (an input
+            out of range, naming the object), or non-finite embeddings (naming the objects).
     """
     import torch
 
@@ -170,6 +171,13 @@ def embed_supernovae(
                     if emb is not None:
                         vals = emb.float().cpu().numpy()
                         vals[~has] = 0.0
+                        bad = np.flatnonzero(~np.isfinite(vals).all(axis=1))
+                        if bad.size:  # the processor's input is finite: the weights are not
+                            names = [sne[idx[j]].id for j in bad[:5]]
+                            raise MavenError(
+                                f"the model gave non-finite {m} embeddings for {bad.size} "
+                                f"object(s), e.g. {names} (damaged weights?)"
+                            )
                         out[m][idx] = vals
                     out[f"has_{m}"][idx] = has
                 bar.update(len(idx))

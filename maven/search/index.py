@@ -37,14 +37,10 @@ sha256 checksums, counts, dimension and (optionally) the expected model hash, an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import shutil
 import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +48,7 @@ import numpy as np
 
 from maven.errors import MavenError
 from maven.search.embed import MODALITIES
+from maven.utils.atomic import checksums, locked, staged_directory, verify_files, write_text
 
 __all__ = [
     "EmbeddingIndex",
@@ -97,7 +94,9 @@ def _faiss():
     return faiss
 
 
-def normalize(vectors, dim: int | None = None, what: str = "vectors") -> np.ndarray:
+def normalize(
+    vectors, dim: int | None = None, what: str = "vectors", name_of: Callable | None = None
+) -> np.ndarray:
     """(N, D) float32 C-contiguous ``vectors`` scaled to unit L2 norm (a 1-d vector is one row).
 
     Rows that already have unit norm (within 1e-5) in a float32 C-contiguous array are
@@ -105,7 +104,8 @@ def normalize(vectors, dim: int | None = None, what: str = "vectors") -> np.ndar
     that copy is made, so 10M x 128 embeddings (5 GB) can be indexed on a 24 GB machine.
 
     Raises:
-        MavenError: wrong shape or dimension, non-finite values, or a zero vector.
+        MavenError: wrong shape or dimension, non-finite values, or a zero vector (naming the
+            row, and the object ``name_of(row)`` when given).
     """
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim == 1:
@@ -115,10 +115,12 @@ def normalize(vectors, dim: int | None = None, what: str = "vectors") -> np.ndar
     if dim is not None and x.shape[1] != dim:
         raise MavenError(f"{what} have dimension {x.shape[1]}, the index has {dim}")
     norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-    if not np.isfinite(norms).all():
-        raise MavenError(f"{what} contain NaN or inf")
-    if x.shape[0] and (norms <= 0).any():
-        raise MavenError(f"{what}: row {int(np.argmin(norms))} is a zero vector")
+    bad = ~np.isfinite(norms) | (norms <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        name = f" (object {name_of(i)!r})" if name_of is not None else ""
+        kind = "is a zero vector" if np.isfinite(norms[i]) else "contains NaN or inf"
+        raise MavenError(f"{what}: row {i}{name} {kind} ({int(bad.sum())} such rows)")
     if x.flags.c_contiguous and np.all(np.abs(norms - 1.0) <= 1e-5):
         return x
     out = np.array(x, dtype=np.float32, order="C", copy=True)
@@ -135,14 +137,6 @@ def exact_knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.nda
     q = np.ascontiguousarray(queries, dtype=np.float32)
     db = np.ascontiguousarray(database, dtype=np.float32)
     return faiss.knn(q, db, k, metric=faiss.METRIC_INNER_PRODUCT)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _meta_schema():
@@ -451,7 +445,7 @@ class EmbeddingIndex:
 
         self._check_modality(modality)
         self.check_model(model_hash)
-        x = normalize(vectors, self.dim)
+        x = normalize(vectors, self.dim, f"{modality} vectors", lambda i: _id_at(metadata, i))
         cols = _meta_columns(metadata, x.shape[0])
         if x.shape[0] == 0:
             return np.zeros(0, np.int64)
@@ -805,65 +799,46 @@ class EmbeddingIndex:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> Path:
-        """Write the index directory at ``path`` atomically (temp dir, then swap).
+        """Write the index directory at ``path`` atomically (written complete beside it, then
+        swapped in: :mod:`maven.utils.atomic`), holding the folder's lock, so concurrent
+        builds into one folder take turns and a reader never meets a half-swapped index.
 
         If anything fails the previous index at ``path`` (if any) is left as it was.
         Returns ``path``.
+
+        Raises:
+            IndexError_: the index cannot be written (full disk, lock held too long).
         """
         import pyarrow.parquet as pq
 
         faiss = _faiss()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
         try:
-            tmp.mkdir()
-            files = []
-            for m, sub in self._subs.items():
-                faiss.write_index(sub.index, str(tmp / f"{m}.faiss"))
-                files.append(f"{m}.faiss")
-            pq.write_table(self._meta, tmp / "metadata.parquet")
-            files.append("metadata.parquet")
-            if self.calibration:
-                cal = {
-                    m: {"k": c["k"], "scores": [float(s) for s in c["scores"]]}
-                    for m, c in self.calibration.items()
-                }
-                (tmp / "calibration.json").write_text(json.dumps(cal))
-                files.append("calibration.json")
-            manifest = self.info()
-            manifest["created_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            try:
-                from maven import __version__
+            with locked(path), staged_directory(path) as tmp:
+                files = []
+                for m, sub in self._subs.items():
+                    faiss.write_index(sub.index, str(tmp / f"{m}.faiss"))
+                    files.append(f"{m}.faiss")
+                pq.write_table(self._meta, tmp / "metadata.parquet")
+                files.append("metadata.parquet")
+                if self.calibration:
+                    cal = {
+                        m: {"k": c["k"], "scores": [float(s) for s in c["scores"]]}
+                        for m, c in self.calibration.items()
+                    }
+                    (tmp / "calibration.json").write_text(json.dumps(cal))
+                    files.append("calibration.json")
+                manifest = self.info()
+                manifest["created_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                try:
+                    from maven import __version__
 
-                manifest["maven_version"] = __version__
-            except ImportError:  # pragma: no cover
-                pass
-            manifest["files"] = {
-                f: {"bytes": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in files
-            }
-            with open(tmp / "manifest.json", "w") as fh:
-                fh.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            # swap: previous -> old, tmp -> path, drop old; restore on failure
-            had_old = path.exists()
-            if had_old:
-                os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                if had_old:
-                    os.replace(old, path)
-                raise
-            if had_old:
-                shutil.rmtree(old, ignore_errors=True)
-        except MavenError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        except Exception as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
+                    manifest["maven_version"] = __version__
+                except ImportError:  # pragma: no cover
+                    pass
+                manifest["files"] = checksums(tmp, files)
+                write_text(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+        except Exception as exc:  # a full disk, a lock held too long; faiss: RuntimeError
             raise IndexError_(f"could not save the index to {path}: {exc}") from exc
         return path
 
@@ -883,13 +858,18 @@ class EmbeddingIndex:
             verify_checksums: check each file's sha256 (sizes are always checked).
 
         Raises:
-            IndexError_: missing/foreign/truncated/corrupted files, inconsistent counts or
-                dimension, or another model's index.
+            IndexError_: missing/foreign/truncated/corrupted files, a manifest naming files
+                outside the folder, inconsistent counts or dimension, or another model's index.
         """
+        path = Path(path)
+        with locked(path, shared=True):  # a writer swaps the folder only between loads
+            return cls._load(path, model_hash, verify_checksums)
+
+    @classmethod
+    def _load(cls, path: Path, model_hash: str | None, verify_checksums: bool) -> EmbeddingIndex:
         import pyarrow.parquet as pq
 
         faiss = _faiss()
-        path = Path(path)
         mpath = path / "manifest.json"
         if not path.is_dir():
             raise IndexError_(f"{path}: no such index directory")
@@ -912,18 +892,12 @@ class EmbeddingIndex:
             subs_info = dict(manifest["indexes"])
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexError_(f"{mpath}: incomplete manifest ({exc})") from None
-        for name, rec in files.items():
-            f = path / name
-            if not f.is_file():
-                raise IndexError_(f"{path}: file {name} listed in the manifest is missing")
-            size = f.stat().st_size
-            if size != rec.get("bytes"):
-                raise IndexError_(
-                    f"{f}: {size} bytes, the manifest says {rec.get('bytes')} "
-                    "(truncated or replaced)"
-                )
-            if verify_checksums and _sha256(f) != rec.get("sha256"):
-                raise IndexError_(f"{f}: sha256 checksum mismatch (corrupted or replaced)")
+        verify_files(path, files, error=IndexError_, verify_sha256=verify_checksums)
+        known = {"metadata.parquet", "calibration.json", *(f"{m}.faiss" for m in MODALITIES)}
+        if set(files) - known:
+            raise IndexError_(
+                f"{path}: the manifest lists unknown files {sorted(set(files) - known)}"
+            )
         idx = cls(
             dim,
             model_hash=manifest.get("model", {}).get("hash"),
@@ -972,11 +946,14 @@ class EmbeddingIndex:
         default_next = int(idx._keys.max()) + 1 if len(idx._keys) else 0
         idx._next_key = int(manifest.get("next_key", default_next))
         if "calibration.json" in files:
-            cal = json.loads((path / "calibration.json").read_text())
-            idx.calibration = {
-                m: {"k": int(c["k"]), "scores": np.asarray(c["scores"], np.float64)}
-                for m, c in cal.items()
-            }
+            try:
+                cal = json.loads((path / "calibration.json").read_text())
+                idx.calibration = {
+                    m: {"k": int(c["k"]), "scores": np.asarray(c["scores"], np.float64)}
+                    for m, c in cal.items()
+                }
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise IndexError_(f"{path / 'calibration.json'}: unreadable ({exc!r})") from None
         return idx
 
     def check_model_on_load(self, model_hash: str | None, path: Path) -> None:
@@ -985,6 +962,15 @@ class EmbeddingIndex:
                 f"{path}: index built with model {self.model_name!r} ({self.model_hash}), "
                 f"not with the requested model ({model_hash})"
             )
+
+
+def _id_at(metadata, i: int):
+    """The ``id`` of row ``i`` of metadata (rows or columns), ``None`` when there is none."""
+    try:
+        row = metadata[i] if not isinstance(metadata, dict) else {"id": metadata["id"][i]}
+        return row.get("id") if isinstance(row, dict) else None
+    except (IndexError, KeyError, TypeError):
+        return None
 
 
 def _meta_columns(metadata, n: int) -> dict:
