@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 import torch
@@ -347,3 +348,73 @@ def test_heads_fit_a_small_batch(batch):
             loss.backward()
             opt.step()
         assert loss.item() < first - 0.5, type(model).__name__
+
+
+@pytest.fixture(scope="module")
+def feature_batch():
+    sne = toy_supernovae(6, seed=3)
+    for i, sn in enumerate(sne):
+        sn.redshift = 0.02 * (i + 1)
+    return MavenProcessor(spectrum_bins=128, lightcurve_features=True)(sne)
+
+
+def test_head_with_light_curve_features(feature_batch):
+    from maven.evaluation.features import FEATURE_NAMES
+
+    n = len(FEATURE_NAMES)
+    center, scale = [float(i) for i in range(n)], [0.5] * n
+    torch.manual_seed(0)
+    model = MavenForSupernovaClassification(
+        tiny(), head_extra_features=n, extra_feature_center=center, extra_feature_scale=scale
+    )
+    assert model.feature_dim == 32 + 2 * n
+    out = model(**feature_batch, labels=LABELS)
+    assert out.logits.shape == (6, 5) and out.embeddings.shape == (6, 32 + 2 * n)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.classifier[-1].weight.grad[:, 32:].abs().sum() > 0
+    f, m = feature_batch["photometry_features"], feature_batch["photometry_features_mask"]
+    z = ((f - torch.tensor(center)) / 0.5).clamp(-5, 5)
+    torch.testing.assert_close(out.embeddings[:, 32 : 32 + n], torch.where(m, z, 0.0))
+    torch.testing.assert_close(out.embeddings[:, 32 + n :], m.float())
+    # the towers' part is the embedding-only head's
+    plain = MavenForSupernovaClassification(tiny())
+    plain.maven.load_state_dict(model.maven.state_dict())
+    plain.eval()
+    model.eval()
+    torch.testing.assert_close(
+        plain(**feature_batch).embeddings, model(**feature_batch).embeddings[:, :32]
+    )
+    # the towers and an embedding-only head take (and ignore) a batch with features
+    assert MavenModel(tiny())(**feature_batch).photometry_embeds.shape == (6, 32)
+    # None: centre 0, scale 1
+    default = MavenForSupernovaClassification(tiny(), head_extra_features=n).eval()
+    torch.testing.assert_close(
+        default(**feature_batch).embeddings[:, 32 : 32 + n], torch.where(m, f.clamp(-5, 5), 0.0)
+    )
+
+
+def test_head_features_missing_or_bad_are_refused(feature_batch):
+    n = feature_batch["photometry_features"].shape[1]
+    model = MavenForSupernovaClassification(tiny(), head_extra_features=n)
+    plain = {k: v for k, v in feature_batch.items() if not k.startswith("photometry_features")}
+    with pytest.raises(MavenError, match="lightcurve_features=True"):
+        model(**plain)
+    with pytest.raises(MavenError, match="photometry_features must have shape"):
+        model(**{**feature_batch, "photometry_features": torch.zeros(6, 5)})
+    nan = feature_batch["photometry_features"].clone()
+    nan[feature_batch["photometry_features_mask"]] = float("nan")
+    with pytest.raises(MavenError, match="finite where the mask"):
+        model(**{**feature_batch, "photometry_features": nan})
+    for kw, match in (
+        ({"head_extra_features": -1}, "head_extra_features"),
+        ({"head_extra_features": True}, "head_extra_features"),
+        ({"head_extra_features": 2, "extra_feature_center": [0.0]}, "extra_feature_center"),
+        ({"head_extra_features": 2, "extra_feature_center": [0.0, math.nan]}, "center"),
+        ({"head_extra_features": 2, "extra_feature_scale": [1.0, 0.0]}, "extra_feature_scale"),
+        ({"head_extra_features": 2, "extra_feature_scale": "1"}, "extra_feature_scale"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            MavenForSupernovaClassification(tiny(), **kw)
+    with pytest.raises(ConfigError, match="classification only"):
+        MavenForRedshift(tiny(), head_extra_features=n)

@@ -317,6 +317,57 @@ def test_redshift_recipes_get_no_time_stretch(tmp_path):
     _, processor = _build(config, None)
     assert processor.aug_max_stretch > 0
 
+
 def test_unknown_spectrum_frame_is_refused():
     with pytest.raises(ConfigError):
         MavenProcessor(spectrum_frame="comoving")
+
+
+def test_lightcurve_features_are_those_of_maven_evaluation_features(tmp_path):
+    from maven.evaluation.features import FEATURE_NAMES, lightcurve_features
+
+    proc = MavenProcessor(spectrum_bins=256, lightcurve_features=True)
+    sne = [make_sn("a", n=30), make_sn("b", n=3)]
+    sne.append(Supernova("c", spectra=[make_spectrum()], redshift=0.1))  # no light curve
+    out = proc(sne, return_tensors="np")
+    added = {"photometry_features", "photometry_features_mask"}
+    assert set(out) == set(proc.model_input_names) == set(MavenProcessor.model_input_names) | added
+    f, mask = out["photometry_features"], out["photometry_features_mask"]
+    assert f.shape == mask.shape == (3, len(FEATURE_NAMES))
+    assert f.dtype == np.float32 and mask.dtype == bool and np.isfinite(f).all()
+    for i in range(2):
+        ref = lightcurve_features(sne[i].lightcurve, 0.05)
+        np.testing.assert_array_equal(mask[i], np.isfinite(ref))
+        np.testing.assert_allclose(f[i][mask[i]], ref[mask[i]], rtol=1e-6)
+        assert (f[i][~mask[i]] == 0).all()
+    assert 0 < mask[1].sum() < mask[0].sum()  # three points define fewer features
+    assert not mask[2].any() and (f[2] == 0).all()
+    # without the option: no such keys; the config round-trips the option
+    assert "photometry_features" not in MavenProcessor(spectrum_bins=256)(sne)
+    assert "lightcurve_features" not in MavenProcessor().to_dict()
+    proc.save_pretrained(tmp_path)
+    loaded = MavenProcessor.from_pretrained(tmp_path)
+    assert loaded.lightcurve_features and loaded.to_dict() == proc.to_dict()
+    with pytest.raises(ConfigError, match="lightcurve_features"):
+        MavenProcessor(lightcurve_features="yes")
+
+
+def test_a_hidden_redshift_hides_the_redshift_features():
+    from maven.evaluation.features import FEATURE_NAMES
+
+    z_cols = [FEATURE_NAMES.index("redshift"), FEATURE_NAMES.index("peak_abs_mag")]
+    sn = make_sn("a")
+    shown = MavenProcessor(lightcurve_features=True)([sn], return_tensors="np")
+    assert shown["photometry_features_mask"][0, z_cols].all()
+    assert shown["photometry_features"][0, z_cols[0]] == pytest.approx(0.05)
+    hide = MavenProcessor(lightcurve_features=True, aug_hide_redshift_probability=1.0)
+    out = hide([sn], return_tensors="np", augment=np.random.default_rng(0))
+    assert not out["redshift_mask"][0]
+    assert not out["photometry_features_mask"][0, z_cols].any()
+    assert (out["photometry_features"][0, z_cols] == 0).all()
+    # the other features describe the record's light curve, whatever the augmentation did
+    other = np.ones(len(FEATURE_NAMES), bool)
+    other[z_cols] = False
+    np.testing.assert_array_equal(
+        out["photometry_features"][0, other], shown["photometry_features"][0, other]
+    )

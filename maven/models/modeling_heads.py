@@ -44,6 +44,12 @@ logit_bias             classification: K numbers added to the logits before the 
                        (the prior correction fitted after balanced fine-tuning); None: none.
 redshift_sigma_scale   redshift: factor on the predicted sigma, fitted on validation data so
                        that the uncertainties are calibrated; applied by ``forward``.
+head_extra_features    classification: F > 0 appends the processor's ``photometry_features``
+                       (``MavenProcessor(lightcurve_features=True)``) to the embedding as
+                       ``[clip((f - center) / scale, -5, 5) where defined else 0, mask]``
+                       (feature_dim grows by 2F); 0 (default): the embedding only.
+extra_feature_center,  F numbers each (scale > 0), e.g. the training median and 1.4826 MAD
+extra_feature_scale    (fine-tuning fits them); None: 0 and 1.
 =====================  =====================================================================
 
 Embeddings given to the head are the projected embeddings, L2-normalised (the geometry the
@@ -115,6 +121,9 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "calibration_temperature": 1.0,
     "logit_bias": None,
     "redshift_sigma_scale": 1.0,
+    "head_extra_features": 0,
+    "extra_feature_center": None,
+    "extra_feature_scale": None,
 }
 
 #: bounds of the predicted log-sigma (in the target's units): sigma in [1e-4, 10]
@@ -179,6 +188,24 @@ def _apply_head_settings(config: MavenConfig, overrides: dict[str, Any]) -> None
         v = getattr(config, key)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
             raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
+    n = config.head_extra_features
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"head_extra_features must be an integer >= 0, got {n!r}")
+    for key, low in (("extra_feature_center", -math.inf), ("extra_feature_scale", 0.0)):
+        v = getattr(config, key)
+        if v is None:
+            continue
+        if (
+            not isinstance(v, (list, tuple))
+            or len(v) != n
+            or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and low < x < math.inf
+                for x in v
+            )
+        ):
+            what = "finite numbers > 0" if low == 0 else "finite numbers"
+            raise ConfigError(f"{key} must be None or {n} {what} (head_extra_features), got {v!r}")
+        setattr(config, key, [float(x) for x in v])
 
 
 def _set_labels(config: MavenConfig) -> None:
@@ -250,7 +277,7 @@ class MavenHeadModel(MavenPreTrainedModel):
         self.maven = MavenModel(self.config)
         dim = self.config.projection_dim
         both_concat = self.config.head_modality == "both" and self.config.head_fusion == "concat"
-        self.feature_dim = 2 * dim if both_concat else dim
+        self.feature_dim = (2 * dim if both_concat else dim) + 2 * self.config.head_extra_features
 
     # -------------------------------------------------------------- freezing
 
@@ -316,12 +343,16 @@ class MavenHeadModel(MavenPreTrainedModel):
         spectrum_mask: torch.Tensor | None = None,
         has_photometry: torch.Tensor | None = None,
         has_spectrum: torch.Tensor | None = None,
+        photometry_features: torch.Tensor | None = None,
+        photometry_features_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The head's input features, (B, feature_dim), from a processor batch.
+        """The head's input features, (B, feature_dim), from a processor batch
+        (``photometry_features`` and its mask are read only with ``head_extra_features``).
 
         Raises:
             MavenError: inputs of the chosen modality missing, or a row without the
-                modality it needs (without either, for ``"both"``).
+                modality it needs (without either, for ``"both"``); light-curve features
+                missing, misshapen or non-finite where defined when the head reads them.
         """
         mod = self.config.head_modality
         phot_inputs = {
@@ -365,6 +396,21 @@ class MavenHeadModel(MavenPreTrainedModel):
                 )
         if mod == "both" and not bool((has_p | has_s).all()):
             raise MavenError("some objects have neither photometry nor a spectrum")
+        n = self.config.head_extra_features
+        if n:
+            f, m = photometry_features, photometry_features_mask
+            if f is None or m is None:
+                raise MavenError(
+                    f"head_extra_features={n}: the head needs photometry_features and "
+                    "photometry_features_mask (MavenProcessor(lightcurve_features=True))"
+                )
+            for name, x in (("photometry_features", f), ("photometry_features_mask", m)):
+                if tuple(x.shape) != (b, n):
+                    raise MavenError(f"{name} must have shape ({b}, {n}), got {tuple(x.shape)}")
+            if not bool(torch.isfinite(f[m.bool()]).all()):
+                raise MavenError("photometry_features must be finite where the mask is True")
+        else:  # an embedding-only head ignores them
+            photometry_features = photometry_features_mask = None
         ep = es = None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
             if mod in ("photometry", "both"):
@@ -373,7 +419,7 @@ class MavenHeadModel(MavenPreTrainedModel):
                 if spectrum_values is None:
                     raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
                 es = self.maven.get_spectrum_features(**spec_inputs)
-        return self.fuse(ep, es, has_p, has_s)
+        return self.fuse(ep, es, has_p, has_s, photometry_features, photometry_features_mask)
 
     def fuse(
         self,
@@ -381,11 +427,30 @@ class MavenHeadModel(MavenPreTrainedModel):
         spectrum_features: torch.Tensor | None,
         has_photometry: torch.Tensor,
         has_spectrum: torch.Tensor,
+        lightcurve_features: torch.Tensor | None = None,
+        lightcurve_features_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The head's input features (B, feature_dim) from the towers' projected features
         (``get_*_features``; None for a modality the head does not use) and the (B,) bool
-        flags: L2-normalised, times sqrt(projection_dim), fused for ``"both"``. Tensor
-        operations only, no checks (:meth:`embed` checks; the ONNX head graph is this)."""
+        flags: L2-normalised, times sqrt(projection_dim), fused for ``"both"``; with
+        ``head_extra_features``, the processor's (B, F) ``photometry_features`` and mask
+        (here ``lightcurve_features``, as the towers' outputs have the other name) follow,
+        standardised by the config's centre and scale and clipped at +-5, 0 where undefined,
+        then the mask as 0/1. Tensor operations only, no checks (:meth:`embed` checks; the
+        ONNX head graph is this)."""
+        x = self._fuse_towers(photometry_features, spectrum_features, has_photometry, has_spectrum)
+        if not self.config.head_extra_features:
+            return x
+        cfg = self.config
+        f, m = lightcurve_features.to(x.dtype), lightcurve_features_mask.bool()
+        center = torch.tensor(cfg.extra_feature_center or 0.0, dtype=x.dtype, device=x.device)
+        scale = torch.tensor(cfg.extra_feature_scale or 1.0, dtype=x.dtype, device=x.device)
+        z = ((f - center) / scale).clamp(-5.0, 5.0)
+        z = torch.where(m, z, torch.zeros_like(z))
+        return torch.cat([x, z, m.to(x.dtype)], dim=-1)
+
+    def _fuse_towers(self, photometry_features, spectrum_features, has_photometry, has_spectrum):
+        """The towers' part of :meth:`fuse`."""
         scale = math.sqrt(self.config.projection_dim)
         feats = [
             (F.normalize(e, dim=-1) * scale, m)
@@ -473,13 +538,16 @@ class MavenForSupernovaClassification(MavenHeadModel):
         spectrum_mask: torch.Tensor | None = None,
         has_photometry: torch.Tensor | None = None,
         has_spectrum: torch.Tensor | None = None,
+        photometry_features: torch.Tensor | None = None,
+        photometry_features_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> MavenClassificationOutput | tuple:
         """Class logits and, with ``labels`` (B,) class indices, the loss.
 
         ``redshift`` / ``redshift_mask`` are the processor's redshift *input* (used only if
-        ``config.use_redshift_input``), not a target.
+        ``config.use_redshift_input``), not a target. ``photometry_features`` / its mask:
+        the processor's light-curve features, read with ``head_extra_features``.
 
         Raises:
             MavenError: missing inputs (see :meth:`embed`) or labels of the wrong shape or
@@ -500,6 +568,8 @@ class MavenForSupernovaClassification(MavenHeadModel):
             spectrum_mask=spectrum_mask,
             has_photometry=has_photometry,
             has_spectrum=has_spectrum,
+            photometry_features=photometry_features,
+            photometry_features_mask=photometry_features_mask,
         )
         logits = self.classifier(feats)
         loss = None
@@ -575,6 +645,11 @@ class MavenForRedshift(MavenHeadModel):
 
     def __init__(self, config: MavenConfig, **head_settings: Any) -> None:
         super().__init__(config, **head_settings)
+        if self.config.head_extra_features:
+            raise ConfigError(
+                "head_extra_features is for classification only: the light-curve features "
+                "carry the redshift input (redshift, peak_abs_mag), the redshift head's answer"
+            )
         self.regressor = _mlp(
             self.feature_dim, self.config.head_hidden_size, 2, float(self.config.head_dropout)
         )
@@ -607,6 +682,8 @@ class MavenForRedshift(MavenHeadModel):
         spectrum_mask: torch.Tensor | None = None,
         has_photometry: torch.Tensor | None = None,
         has_spectrum: torch.Tensor | None = None,
+        photometry_features: torch.Tensor | None = None,
+        photometry_features_mask: torch.Tensor | None = None,
         redshift_labels: torch.Tensor | None = None,
         redshift_labels_mask: torch.Tensor | None = None,
         return_dict: bool = True,
@@ -615,6 +692,8 @@ class MavenForRedshift(MavenHeadModel):
 
         Args:
             redshift, redshift_mask: the processor's redshift input; **ignored**.
+            photometry_features, photometry_features_mask: **ignored** (they hold the
+                redshift input too).
             redshift_labels: true redshifts (B,), > -1.
             redshift_labels_mask: optional (B,) bool, False for rows without a true
                 redshift (left out of the loss).
@@ -622,7 +701,8 @@ class MavenForRedshift(MavenHeadModel):
         Raises:
             MavenError: missing inputs, labels of the wrong shape, non-finite or <= -1.
         """
-        del redshift, redshift_mask  # never feed the answer to the model
+        # never feed the answer to the model (the light-curve features hold it too)
+        del redshift, redshift_mask, photometry_features, photometry_features_mask
         feats = self.embed(
             photometry_values=photometry_values,
             photometry_time=photometry_time,

@@ -233,10 +233,15 @@ class MavenModel(MavenPreTrainedModel):
         spectrum_mask: torch.Tensor | None = None,
         has_photometry: torch.Tensor | None = None,
         has_spectrum: torch.Tensor | None = None,
+        photometry_features: torch.Tensor | None = None,
+        photometry_features_mask: torch.Tensor | None = None,
         return_loss: bool = False,
         return_dict: bool = True,
     ) -> MavenOutput | tuple:
         """Normalised embeddings, logits and (optionally) the contrastive loss.
+
+        ``photometry_features`` / its mask (``MavenProcessor(lightcurve_features=True)``)
+        are for a head's ``head_extra_features`` and ignored here, so one batch fits both.
 
         The logit scale is clamped at ``log(100)`` here (the trainer may also clamp the
         parameter in place). With ``has_photometry`` / ``has_spectrum`` (B,) given, the loss
@@ -245,6 +250,7 @@ class MavenModel(MavenPreTrainedModel):
         Raises:
             MavenError: ``return_loss`` without both modalities, or incomplete inputs.
         """
+        del photometry_features, photometry_features_mask
         phot_out = spec_out = phot = spec = None
         if photometry_values is not None:
             phot_out = self._photometry(

@@ -27,6 +27,13 @@ passed through asinh (about linear near 1, tame for spikes and near-zero-median 
 
 Redshift (``Supernova.redshift``) is passed as ``redshift`` + ``redshift_mask``; never needed.
 
+Light-curve features (``lightcurve_features=True``): also ``photometry_features``, the
+:func:`maven.evaluation.features.lightcurve_features` of each record's light curve (all its
+points: the augmentations below do not change them) with the redshift the batch passes as
+``redshift``, so a hidden redshift hides the redshift features too; undefined ones (and rows
+without a light curve) are 0 with ``photometry_features_mask`` False. Only a head with
+``head_extra_features`` reads them.
+
 Augmentation happens only when ``augment`` (a ``numpy.random.Generator``) is given: random
 point dropping, truncation in time, noise drawn from the errors, a small time-scale jitter
 ``(1 + s)`` of the light curve (``aug_max_stretch``), a random spectrum choice, random
@@ -53,6 +60,8 @@ from maven.errors import ConfigError, MavenError, UnknownBandError, ValidationEr
 __all__ = ["MavenProcessor", "PROCESSOR_CONFIG_NAME"]
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
+#: the outputs added by ``lightcurve_features=True``
+_FEATURE_INPUTS = ("photometry_features", "photometry_features_mask")
 _CLIP = 1e30  # |normalised spectrum flux| kept by the resampling
 _ERR_RANGE = 1e6  # spectrum errors are kept within this factor of their median
 #: Hub options of :meth:`MavenProcessor.from_pretrained` (see ``resolve_folder``)
@@ -67,6 +76,7 @@ _DEFAULTS: dict[str, Any] = {
     "gap_bins": 4,
     "spectrum_frame": "observer",
     "extra_band_wavelengths": {},
+    "lightcurve_features": False,
     # augmentation strengths (used only with ``augment``)
     "aug_max_drop_fraction": 0.5,
     "aug_truncate_probability": 0.3,
@@ -91,6 +101,8 @@ class MavenProcessor:
             False): a rest-frame model is never given an observer-frame spectrum.
         extra_band_wavelengths: ``{band name: effective wavelength in A}`` for bands outside
             the registry.
+        lightcurve_features: also return ``photometry_features`` and
+            ``photometry_features_mask`` (see above; added to ``model_input_names``).
         aug_*: augmentation strengths (only used when ``augment`` is passed).
 
     Outputs of :meth:`__call__` (B objects, L = longest light curve in the batch, at most
@@ -109,6 +121,9 @@ class MavenProcessor:
     spectrum_mask             (B, N) bool True for bins with data
     has_photometry            (B,) bool
     has_spectrum              (B,) bool   a usable spectrum overlapping the grid
+    photometry_features       (B, F)      with ``lightcurve_features``: the F =
+                                          ``len(FEATURE_NAMES)`` features, 0 where undefined
+    photometry_features_mask  (B, F) bool with ``lightcurve_features``: True where defined
     ========================  ==========  ==================================================
     """
 
@@ -156,6 +171,13 @@ class MavenProcessor:
         ):
             raise ConfigError("extra_band_wavelengths must map names to finite wavelengths > 0")
         self.extra_band_wavelengths = {k: float(v) for k, v in extra.items()}
+        if not isinstance(cfg["lightcurve_features"], bool):
+            raise ConfigError(
+                f"lightcurve_features must be a bool, got {cfg['lightcurve_features']!r}"
+            )
+        self.lightcurve_features = cfg["lightcurve_features"]
+        if self.lightcurve_features:  # the instance's list; the class keeps the default one
+            self.model_input_names = [*type(self).model_input_names, *_FEATURE_INPUTS]
         self.aug_max_drop_fraction = _float(cfg, "aug_max_drop_fraction", 0.0, 0.95)
         self.aug_truncate_probability = _float(cfg, "aug_truncate_probability", 0.0, 1.0)
         self.aug_noise_probability = _float(cfg, "aug_noise_probability", 0.0, 1.0)
@@ -172,6 +194,8 @@ class MavenProcessor:
         """The JSON-serialisable options (what :meth:`save_pretrained` writes)."""
         out = {k: getattr(self, k) for k in _DEFAULTS}
         out["extra_band_wavelengths"] = dict(self.extra_band_wavelengths)
+        if not self.lightcurve_features:  # written only when on: older configs (and the
+            del out["lightcurve_features"]  # processor hash of pre-tokenised sets) unchanged
         return {"processor_class": type(self).__name__, **out}
 
     def save_pretrained(self, save_directory: str | Path) -> Path:
@@ -267,6 +291,8 @@ class MavenProcessor:
             hide = rng is not None and z is not None and rng.random() < p_hide
             inputs.append((lc, sps, None if hide else z))
         out = self._pad(inputs, phot, specs)
+        if self.lightcurve_features:
+            out.update(_feature_arrays(inputs))
         _require_finite(out, supernovae, items)
         if return_tensors == "pt":
             import torch
@@ -517,6 +543,20 @@ class MavenProcessor:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _feature_arrays(items) -> dict[str, np.ndarray]:
+    """``photometry_features`` (B, F) float32, 0 where undefined, and its (B, F) mask, from
+    (lightcurve, spectra, redshift input) rows."""
+    from maven.evaluation.features import FEATURE_NAMES, lightcurve_features
+
+    feats = np.full((len(items), len(FEATURE_NAMES)), np.nan)
+    for i, (lc, _, z) in enumerate(items):
+        if lc is not None:
+            feats[i] = lightcurve_features(lc, z)
+    feats = feats.astype(np.float32)  # a float64 feature beyond float32 becomes inf: undefined
+    mask = np.isfinite(feats)
+    return {"photometry_features": np.where(mask, feats, 0.0), "photometry_features_mask": mask}
 
 
 def _require_finite(out: dict[str, np.ndarray], supernovae, items) -> None:
