@@ -16,7 +16,6 @@ loop, whose safety net would hide a reader's own foreign exception) and returns 
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 import random
@@ -267,8 +266,10 @@ def mutate(fmt: str, rng: random.Random) -> tuple[str, bytes]:
     elif name.endswith(".json") and op < 0.6:
         text = json.dumps(_json_mutate(json.loads(data), rng), default=str)
         depth = rng.choice([50, 1000, 100_000])
-        deep = "[" * depth + "1e300" + "]" * depth if rng.random() < 0.5 else '{"a":' * depth + (
-            "0" + "}" * depth
+        deep = (
+            "[" * depth + "1e300" + "]" * depth
+            if rng.random() < 0.5
+            else '{"a":' * depth + ("0" + "}" * depth)
         )
         data = text.replace(json.dumps(_DEEP), deep).encode()
     elif op < 0.85:
@@ -283,14 +284,10 @@ def mutate(fmt: str, rng: random.Random) -> tuple[str, bytes]:
     return name, data
 
 
-def bomb(megabytes: int) -> bytes:
-    """A gzip file of ``megabytes`` MB that decompresses to about 1000 times as much."""
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as fh:
-        block = b"0 " * (1 << 20)
-        for _ in range(megabytes * 1000 // 2):
-            fh.write(block)
-    return buf.getvalue()
+def bomb(mebibytes: int) -> bytes:
+    """A gzip file of about ``mebibytes`` KiB that decompresses to ``mebibytes`` MiB (gzip
+    members of 1 MiB of text, concatenated: instant to make, a thousandfold to unpack)."""
+    return gzip.compress(b"0 " * (1 << 19), compresslevel=9) * mebibytes
 
 
 # ------------------------------------------------------------------------------ oracle
@@ -393,9 +390,7 @@ def check(fmt: str, name: str, data: bytes, processor=None, timeout: int = 20) -
             where = f"{Path(tb.filename).name}:{tb.lineno}"
             return "foreign", f"{fmt}: {type(exc).__name__} at {where}: {str(exc)[:120]}"
     if fmt.startswith("maven_dataset"):  # a damaged shard must fail or read as written
-        same = len(records) == 2 and all(
-            r.equals(toy_supernova(i)) for i, r in enumerate(records)
-        )
+        same = len(records) == 2 and all(r.equals(toy_supernova(i)) for i, r in enumerate(records))
         if not same:
             return "damaged", f"{fmt}: a damaged shard read as different valid records"
     return check_records(list(records), processor)
