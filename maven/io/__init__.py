@@ -184,14 +184,25 @@ def read_supernovae(
     if unknown:
         raise FormatError(f"options for unknown formats {sorted(unknown)}")
 
-    def read_one(name: str, f: Path) -> list[Supernova]:
-        return formats[name].read(f, **options.get(name, {}))
+    def read_one(name: str | None, f: Path) -> tuple[str, list[Supernova]]:
+        """(format, records) of one file; whatever goes wrong is a FormatError naming it."""
+        try:
+            name = name or guess_format(f)
+            return name, formats[name].read(f, **options.get(name, {}))
+        except MavenError:
+            raise
+        except RecursionError:
+            raise FormatError(f"{f}: nested too deeply to read as {name}") from None
+        except Exception as exc:  # a reader bug must not end a folder run: report the file
+            raise FormatError(
+                f"{f}: the {name or 'format-guessing'} reader failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     if not path.exists():
         raise FormatError(f"{path}: no such file or folder")
     if path.is_file():
-        name = format or guess_format(path)
-        return SupernovaList(read_one(name, path), formats={name: 1})
+        name, records = read_one(format, path)
+        return SupernovaList(records, formats={name: 1})
     if format in (None, "maven_dataset") and is_dataset(path):
         return SupernovaList(read_dataset(path), formats={"maven_dataset": 1})
     files = list(iter_files(path))
@@ -202,8 +213,8 @@ def read_supernovae(
 
     for f in tqdm(files, desc=f"reading {path.name}", unit="file", disable=not show):
         try:
-            name = format or guess_format(f)
-            out.extend(read_one(name, f))
+            name, records = read_one(format, f)
+            out.extend(records)
             out.formats[name] = out.formats.get(name, 0) + 1
             read_as += [name] * (len(out) - len(read_as))
         except MavenError as exc:
