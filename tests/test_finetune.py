@@ -340,3 +340,79 @@ def test_augmented_rows_without_the_head_input_are_left_out():
     assert y.tolist() == [0, 2] and kept["spectrum_values"].tolist() == [0.0, 2.0]
     none = {**batch, "has_spectrum": torch.tensor([False, False, False])}
     assert _with_input(M(), none, torch.tensor([0, 1, 2]))[1] is None
+
+
+@pytest.fixture(scope="module")
+def toy_two_classes():
+    """Toy records of two classes told apart by their light-curve width, at varied redshifts."""
+    from .toy import toy_supernovae
+
+    out = []
+    for i, sn in enumerate(toy_supernovae(48, seed=5)):
+        kind = "II" if sn.meta["width"] > 22 else "Ia"
+        out.append(dataclasses.replace(sn, type_raw=kind, type=kind, redshift=0.02 + 0.01 * i))
+    return out
+
+
+def test_finetune_with_light_curve_features_saves_and_reloads(toy_two_classes, tmp_path):
+    import maven
+    from maven.evaluation.features import FEATURE_NAMES, lightcurve_features
+    from maven.training.finetune import _split
+
+    config = FinetuneConfig(
+        preset="tiny", classes=["Ia", "II"], epochs=1, batch_size=16, lightcurve_features=True
+    )
+    model, processor, _ = finetune(config, toy_two_classes, tmp_path, progress=False)
+    n = len(FEATURE_NAMES)
+    assert processor.lightcurve_features and model.config.head_extra_features == n
+    assert model.feature_dim == 32 + 2 * n
+    # the scaling: median and 1.4826 MAD of the training split's defined values
+    train, _ = _split(toy_two_classes, config)
+    feats = np.array([lightcurve_features(sn.lightcurve, sn.redshift) for sn in train])
+    center, scale = np.array(model.config.extra_feature_center), model.config.extra_feature_scale
+    j = FEATURE_NAMES.index("redshift")
+    assert center[j] == pytest.approx(np.median(feats[:, j]), rel=1e-6)
+    mad = 1.4826 * np.median(np.abs(feats[:, j] - np.median(feats[:, j])))
+    assert scale[j] == pytest.approx(mad, rel=1e-5)
+    undefined = ~np.isfinite(feats).any(axis=0)  # e.g. the UV bin of a g/r light curve
+    assert undefined.any() and (center[undefined] == 0).all()
+    assert min(scale) >= 1e-3 and np.isfinite(scale).all()
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["head_extra_features"] == n and len(saved["extra_feature_scale"]) == n
+    again, proc = maven.from_pretrained(tmp_path)
+    assert proc.lightcurve_features
+    a = predict(model, processor, toy_two_classes[:12])
+    b = predict(again, proc, toy_two_classes[:12])
+    np.testing.assert_array_equal(a["logits"], b["logits"])
+    assert a["embeddings"].shape == (12, 32 + 2 * n)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ({"mode": "linear", "model": "somewhere"}, "frozen probe"),
+        ({"task": "redshift"}, "classification only"),
+        ({"modality": "spectrum"}, "no light curve"),
+        ({"use_redshift_input": False}, "carry the redshift"),
+        ({"processor": {"lightcurve_features": True}}, "recipe key"),
+        ({"lightcurve_features": "yes"}, "must be a bool"),
+    ],
+)
+def test_light_curve_feature_recipes_refused(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        FinetuneConfig(preset="tiny", **{"lightcurve_features": True, **bad})
+
+
+def test_crossval_baselines_of_a_light_curve_feature_recipe(pretrained):
+    from maven.evaluation.crossval import _method_config
+    from maven.training.finetune import _build
+
+    config = FinetuneConfig(model=str(pretrained), lightcurve_features=True)
+    scratch = _method_config(config, "scratch")
+    assert scratch.model is None and scratch.lightcurve_features
+    model, processor = _build(scratch, None)
+    assert processor.lightcurve_features and model.config.head_extra_features > 0
+    probe = _method_config(config, "probe")  # the embedding-only figure stays in the table
+    assert probe.mode == "linear" and not probe.lightcurve_features
+    model, processor = _build(probe, None)
+    assert not processor.lightcurve_features and model.config.head_extra_features == 0

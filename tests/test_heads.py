@@ -418,3 +418,9 @@ def test_head_features_missing_or_bad_are_refused(feature_batch):
             MavenForSupernovaClassification(tiny(), **kw)
     with pytest.raises(ConfigError, match="classification only"):
         MavenForRedshift(tiny(), head_extra_features=n)
+    with pytest.raises(ConfigError, match="use_redshift_input=False"):
+        MavenForSupernovaClassification(tiny(), head_extra_features=n, use_redshift_input=False)
+    with pytest.raises(ConfigError, match="extra_feature_scale"):
+        model.set_feature_scaling([0.0] * n, [0.0] * n)
+    model.set_feature_scaling([1.0] * n, [2.0] * n)
+    assert model.config.extra_feature_scale == [2.0] * n

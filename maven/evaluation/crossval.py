@@ -9,7 +9,8 @@ fold; nothing is tuned on a test fold. Methods:
 * ``maven``: the recipe as given (pre-trained, fine-tuned);
 * ``scratch``: the same architecture and recipe from random weights: what pre-training buys;
 * ``probe``: the pre-trained towers frozen, a linear probe on the synthetic-only embedding
-  (at least 60 epochs on cached embeddings): how far simulations alone go;
+  (at least 60 epochs on cached embeddings; never the recipe's light-curve features): how
+  far simulations alone go;
 * ``features``: gradient-boosted trees on light-curve features
   (:mod:`maven.evaluation.features`; photometry recipes only);
 * ``spectrum_linear``, ``spectrum_knn``: logistic regression on the processor's spectrum grid
@@ -67,9 +68,17 @@ def _method_config(config, method: str):
         raise ConfigError(f"baseline {method!r} needs a pre-trained model in the recipe")
     if method == "scratch":  # same architecture and processor, random weights
         return copy_config(config, model=None, preset=config.model)
-    # a probe on cached embeddings is cheap: train it long enough to converge
+    # a probe on cached embeddings is cheap: train it long enough to converge; it reads the
+    # embedding only (a recipe's light-curve features need the full mode)
     epochs, patience = max(60, config.epochs), max(10, config.patience)
-    return copy_config(config, mode="linear", contrastive_steps=0, epochs=epochs, patience=patience)
+    return copy_config(
+        config,
+        mode="linear",
+        contrastive_steps=0,
+        epochs=epochs,
+        patience=patience,
+        lightcurve_features=False,
+    )
 
 
 def _feature_predictions(config, train: list, test: list, early_days) -> tuple[dict, list]:

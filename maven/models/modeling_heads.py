@@ -191,6 +191,11 @@ def _apply_head_settings(config: MavenConfig, overrides: dict[str, Any]) -> None
     n = config.head_extra_features
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ConfigError(f"head_extra_features must be an integer >= 0, got {n!r}")
+    if n and not config.use_redshift_input:
+        raise ConfigError(
+            "head_extra_features with use_redshift_input=False: the light-curve features "
+            "carry the redshift input (redshift, peak_abs_mag); the head cannot hide it"
+        )
     for key, low in (("extra_feature_center", -math.inf), ("extra_feature_scale", 0.0)):
         v = getattr(config, key)
         if v is None:
@@ -309,6 +314,12 @@ class MavenHeadModel(MavenPreTrainedModel):
     def post_init(self) -> None:
         super().post_init()
         self._apply_freeze()
+
+    def set_feature_scaling(self, center: Sequence[float], scale: Sequence[float]) -> None:
+        """Set ``extra_feature_center`` / ``extra_feature_scale`` (validated, ConfigError)."""
+        _apply_head_settings(
+            self.config, {"extra_feature_center": center, "extra_feature_scale": scale}
+        )
 
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,10 @@ class FinetuneConfig:
         patience: stop after this many epochs without a better validation score.
         processor: processor options (over the pre-trained folder's own), e.g.
             ``{spectrum_frame: rest}``.
+        lightcurve_features: classification with photometry, ``mode="full"``: the head also
+            reads the light-curve features of :mod:`maven.evaluation.features` (the
+            processor's ``lightcurve_features``; standardised by the median and 1.4826 MAD
+            of the training records' defined values, stored in the head config).
         seed: initialisation, split, order and augmentations.
         cpu: use the CPU even where an accelerator exists.
     """
@@ -98,6 +103,7 @@ class FinetuneConfig:
     val_fraction: float = 0.15
     patience: int = 5
     processor: dict = field(default_factory=dict)
+    lightcurve_features: bool = False
     seed: int = 0
     cpu: bool = False
 
@@ -132,6 +138,24 @@ class FinetuneConfig:
             raise ConfigError("warmup_fraction must be in [0, 1) and balance_power >= 0")
         if self.model is None and self.mode != "full":
             raise ConfigError(f"mode={self.mode!r} probes a pre-trained model: give model")
+        lcf = self.lightcurve_features
+        if not isinstance(lcf, bool):
+            raise ConfigError(f"lightcurve_features must be a bool, got {lcf!r}")
+        if "lightcurve_features" in self.processor:
+            raise ConfigError("give lightcurve_features as a recipe key, not a processor option")
+        refusals = {
+            f"task={self.task!r} (classification only)": self.task != "classification",
+            "modality='spectrum' (no light curve)": self.modality == "spectrum",
+            f"mode={self.mode!r}: a frozen probe trains on cached embeddings, use mode: full": (
+                self.mode != "full"
+            ),
+            "use_redshift_input: false (the features carry the redshift)": (
+                not self.use_redshift_input
+            ),
+        }
+        for why, bad in refusals.items():
+            if lcf and bad:
+                raise ConfigError(f"lightcurve_features is not available with {why}")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
@@ -198,6 +222,7 @@ def _head_class(task: str):
 
 
 def _build(config: FinetuneConfig, class_weights: list[float] | None):
+    from maven.evaluation.features import FEATURE_NAMES
     from maven.models import MavenConfig, MavenProcessor
     from maven.models.loading import from_pretrained
 
@@ -214,10 +239,14 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
     options = dict(config.processor)
     if config.task == "redshift":  # time dilation is a redshift cue: no time stretch
         options["aug_max_stretch"] = 0.0
+    options["lightcurve_features"] = config.lightcurve_features
     if config.task == "classification":
         settings["id2label"] = dict(enumerate(map(str, config.classes)))
         settings["class_weights"] = class_weights
         settings["use_redshift_input"] = config.use_redshift_input
+        # the scaling is fitted on the training split (see finetune)
+        settings["head_extra_features"] = len(FEATURE_NAMES) if config.lightcurve_features else 0
+        settings["extra_feature_center"] = settings["extra_feature_scale"] = None
     if config.model is None and Path(config.preset).is_dir():  # its architecture, new weights
         model = head(MavenConfig.from_pretrained(config.preset), **settings)
         processor = MavenProcessor.from_pretrained(config.preset, **options)
@@ -330,6 +359,25 @@ def _features(model, processor, records: list, device) -> torch.Tensor:
     from maven.models.inference import predict
 
     return torch.from_numpy(predict(model, processor, records, device=device)["embeddings"])
+
+
+def _feature_scaling(processor, records: list) -> tuple[list[float], list[float]]:
+    """Per light-curve feature, the median and 1.4826 MAD (the std where the MAD is 0,
+    floored at 1e-3) of the defined values among ``records`` (the processor's features, no
+    augmentation); 0 and 1 for a feature defined in none."""
+    starts = range(0, len(records), 512)
+    parts = [processor(records[i : i + 512], return_tensors="np") for i in starts]
+    f = np.concatenate([p["photometry_features"] for p in parts]).astype(np.float64)
+    f[~np.concatenate([p["photometry_features_mask"] for p in parts])] = np.nan
+    defined = np.isfinite(f).any(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        center = np.nanmedian(f, axis=0)
+        mad = 1.4826 * np.nanmedian(np.abs(f - center), axis=0)
+        scale = np.where(mad > 0, mad, np.nanstd(f, axis=0))
+    center = np.where(defined, center, 0.0)
+    scale = np.where(defined, np.maximum(scale, 1e-3), 1.0)
+    return [float(v) for v in center], [float(v) for v in scale]
 
 
 def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.ndarray]:
@@ -570,6 +618,8 @@ def finetune(
     if len(records) < 10:
         raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
     train, val = _split(records, config)
+    if config.lightcurve_features:
+        model.set_feature_scaling(*_feature_scaling(processor, train))
     if config.contrastive_steps:
         pairs = [sn for sn in train if sn.lightcurve is not None and sn.spectra]
         if len(pairs) < 2:
