@@ -351,6 +351,22 @@ def _cmd_novelty_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from maven.export.onnx import export_onnx
+
+    sne = _read_data(args)[: args.examples] if args.data else None
+    manifest = export_onnx(args.model, args.out, supernovae=sne, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps(manifest))
+        return 0
+    for graph in manifest["graphs"].values():
+        diff = max(graph["parity_max_abs_diff"].values())
+        outputs = ", ".join(o["name"] for o in graph["outputs"])
+        print(f"{args.out}/{graph['file']}: {outputs} (max |onnx - torch| {diff:.1e})")
+    print(f"inputs, outputs and axes in {args.out}/maven_onnx.json")
+    return 0
+
+
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from maven.evaluation.model_card import write_model_card
 
@@ -743,6 +759,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nsim.add_argument("--json", action="store_true", help="machine-readable output")
     nsim.set_defaults(func=_cmd_novelty_sim)
+
+    exp = sub.add_parser("export", help="export a saved model for serving")
+    esub = exp.add_subparsers(dest="export_format", required=True)
+    onnx = esub.add_parser(
+        "onnx", help="photometry tower, spectrum tower and head as ONNX graphs (onnxruntime)"
+    )
+    onnx.add_argument("--model", required=True, help="a saved model folder (or Hub id)")
+    onnx.add_argument("--out", type=Path, required=True, help="output folder")
+    onnx.add_argument(
+        "--data", default=None, help="example records for the parity check (default: simulated)"
+    )
+    onnx.add_argument("--examples", type=int, default=32, help="records of --data used")
+    onnx.add_argument("--overwrite", action="store_true")
+    _add_reader_options(onnx)
+    onnx.set_defaults(func=_cmd_export)
 
     card = sub.add_parser("model-card", help="write README.md (model card) into a model folder")
     card.add_argument("--model", type=Path, required=True, help="a folder written by finetune")
