@@ -162,3 +162,25 @@ def test_graphs_match_torch_on_real_records(real_data, classifier):
     diffs = _parity(model, OnnxModel(root / "onnx", threads=2), sne)
     assert set(diffs) == {"photometry_embeds", "spectrum_embeds", "logits", "embeddings"}
     assert max(diffs.values()) <= TOL, diffs
+
+
+def test_head_with_light_curve_features_exports(records, tmp_path):
+    """A head reading the processor's light-curve features takes them as head graph inputs."""
+    from maven.evaluation.features import FEATURE_NAMES
+
+    n = len(FEATURE_NAMES)
+    torch.manual_seed(2)
+    scale = [float(v) for v in np.linspace(0.5, 3.0, n)]
+    model = MavenForSupernovaClassification(
+        MavenConfig.from_preset("tiny"), head_extra_features=n, extra_feature_scale=scale
+    )
+    model.save_pretrained(tmp_path / "model")
+    MavenProcessor(spectrum_bins=128, lightcurve_features=True).save_pretrained(tmp_path / "model")
+    manifest = export_onnx(tmp_path / "model", tmp_path / "onnx", supernovae=records[:6])
+    names = [a["name"] for a in manifest["graphs"]["head"]["inputs"]]
+    assert names == ["photometry_embeds", "photometry_features", "photometry_features_mask"]
+    model, _ = maven.from_pretrained(tmp_path / "model")
+    runner = OnnxModel(tmp_path / "onnx", threads=1)
+    diffs = _parity(model, runner, records[6:])
+    assert set(diffs) == {"photometry_embeds", "logits", "embeddings"}
+    assert max(diffs.values()) <= TOL, diffs
