@@ -118,6 +118,77 @@ def _wiserep() -> str:
     )  # fmt: skip
 
 
+def _alerce() -> str:
+    rows = [f"ZTF20aaelulu,{100 + i},{59000.25 + i},{1 + i % 2},{19 - 0.1 * i:.2f},0.1,1,20.5"
+            for i in range(8)]  # fmt: skip
+    return "\n".join(["oid,candid,mjd,fid,magpsf,sigmapsf,isdiffpos,diffmaglim", *rows])
+
+
+def _fink() -> str:
+    rows = [f"ZTF26b,{2460000.5 + i},{1 + i % 2},{19 - 0.1 * i:.2f},0.1,t,20.5,valid"
+            for i in range(8)]  # fmt: skip
+    head = "i:objectId,i:jd,i:fid,i:magpsf,i:sigmapsf,i:isdiffpos,i:diffmaglim,d:tag"
+    return "\n".join([head, *rows, "ZTF26b,2460010.5,1,,,,20.4,upperlim"])
+
+
+def _antares() -> str:
+    head = ("alert_id,ant_mjd,ant_survey,ant_passband,ant_mag,ant_magerr,ant_maglim,"
+            "ztf_isdiffpos,ztf_object_id")  # fmt: skip
+    rows = [f"ztf_candidate:{i},{59000.0 + i},1,{'Rg'[i % 2]},{18 + 0.1 * i:.2f},0.1,20.0,t,"
+            "ZTF20abc" for i in range(8)]  # fmt: skip
+    return "\n".join([head, *rows, "ztf_upper_limit:99,58999.0,2,g,,,20.25,,ZTF20abc"])
+
+
+_PACKET_VALUES = [3e38, -3e38, 1e-38, 0.0, -0.0, float("nan"), float("inf"), -float("inf"),
+                  -99999.0, 2459000.5e6]  # fmt: skip
+
+
+def _extreme(entries: list[dict], rng: random.Random | None) -> list[dict]:
+    """Alert entries with some numbers replaced by extreme ones (float32 range)."""
+    if rng is None:
+        return entries
+    return [
+        {k: rng.choice(_PACKET_VALUES) if isinstance(v, float) and rng.random() < 0.3 else v
+         for k, v in e.items()}
+        for e in entries
+    ]  # fmt: skip
+
+
+def _ztf_alert(rng: random.Random | None = None) -> bytes:
+    from .alert_fixtures import write_container, ztf_alert, ztf_schema
+
+    jd = 2459000.5
+    alert = ztf_alert(
+        "ZTF20abcdefg",
+        *_extreme([{"jd": jd + 10, "fid": 2, "candid": 1001, "magpsf": 18.5, "sigmapsf": 0.125,
+                    "ra": 150.25, "dec": 2.5, "diffmaglim": 20.5}], rng),
+        prv=_extreme([{"jd": jd + 5, "fid": 1, "candid": 900, "isdiffpos": "f", "magpsf": 19.0,
+                       "sigmapsf": 0.25, "diffmaglim": 20.0},
+                      {"jd": jd + 1, "fid": 1, "diffmaglim": 20.7}], rng),
+        fp=_extreme([{"jd": jd + 3, "fid": 2, "forcediffimflux": 300.0,
+                      "forcediffimfluxunc": 25.0, "magzpsci": 25.5}], rng),
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        return write_container(Path(d) / "a.avro", ztf_schema(), [alert]).read_bytes()
+
+
+def _rubin_alert(rng: random.Random | None = None) -> bytes:
+    from .alert_fixtures import rubin_alert, rubin_schema, write_rubin_wire
+
+    schema = rubin_schema(7, 4)
+    t, b, f, fe = "midpointMjdTai", "band", "psfFlux", "psfFluxErr"
+    src = {"diaSourceId": 10, "diaObjectId": 42, t: 60502.0, b: "g", f: 5000.0, fe: 100.0}
+    prv = [{"diaSourceId": 9, "diaObjectId": 42, t: 60501.0, b: "r", f: -3000.0, fe: 90.0}]
+    forced = [{"diaForcedSourceId": 1, "diaObjectId": 42, t: 60500.0, b: "i", f: 400.0,
+               fe: 100.0}]  # fmt: skip
+    limits = [{"ccdVisitId": 1, t: 60499.0, b: "z", "diaNoise": 50.0}]
+    obj = {"diaObjectId": 42, "ra": 10.5, "dec": -30.25}
+    src, prv, forced, limits = (_extreme(x, rng) for x in ([src], prv, forced, limits))
+    record = rubin_alert(schema, src[0], obj, prv, forced, limits)
+    with tempfile.TemporaryDirectory() as d:
+        return write_rubin_wire(Path(d) / "a.avro", schema, record).read_bytes()
+
+
 def toy_supernova(i: int = 0) -> Supernova:
     """A small valid record with both modalities."""
     t = 58000 + np.arange(8.0)
@@ -156,6 +227,11 @@ SEEDS: dict[str, tuple[str, Callable[[], str | bytes]]] = {
     "wiserep": ("SN2099d.json", _wiserep),
     "sncosmo_table": ("SN2099e.ecsv", lambda: _table_bytes("ecsv")),
     "sncosmo_fits": ("SN2099e.fits", lambda: _table_bytes("fits")),
+    "alerce": ("alerce.csv", _alerce),
+    "fink": ("fink.csv", _fink),
+    "antares": ("ANT2020abc.csv", _antares),
+    "ztf_alert": ("1001.avro", _ztf_alert),
+    "rubin_alert": ("msg.avro", _rubin_alert),
     "maven_dataset": ("part-00000.parquet", lambda: _dataset()["part-00000.parquet"]),
     # the same shard inside its folder, beside the manifest that lists its checksum
     "maven_dataset_folder": ("part-00000.parquet", lambda: _dataset()["part-00000.parquet"]),
@@ -257,9 +333,12 @@ def _byte_mutate(data: bytes, rng: random.Random) -> bytes:
 
 def mutate(fmt: str, rng: random.Random) -> tuple[str, bytes]:
     """(file name, damaged content) of one case of format ``fmt``."""
-    name, _ = SEEDS[fmt]
+    name, factory = SEEDS[fmt]
     data = seed(fmt)
-    binary = fmt in ("sncosmo_fits", "maven_dataset", "maven_dataset_folder")
+    if fmt.endswith("_alert") and rng.random() < 0.5:  # valid packets of extreme values
+        return name, factory(rng)
+    binary = fmt in ("sncosmo_fits", "ztf_alert", "rubin_alert", "maven_dataset",
+                     "maven_dataset_folder")  # fmt: skip
     op = rng.random()
     if binary or op < 0.15:
         data = _byte_mutate(data, rng)

@@ -57,14 +57,16 @@ def sniff_forced(path: Path, head: str) -> bool:
     return {"time", "band", "flux", "zp"} <= cols and bool({"flux_err", "fluxerr"} & cols)
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def _rows(path: Path) -> list[dict[str, str | None]]:
+    """The rows of a CSV as ``{column: text}`` (``None`` for a missing cell; cells beyond the
+    header are dropped, so every value is a string or ``None``)."""
     text = read_text(path)
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
     if reader.fieldnames is None:
         raise FormatError(f"{path}: empty CSV")
     reader.fieldnames = [f.strip().lower() for f in reader.fieldnames]
-    return list(reader)
+    return [{k: v for k, v in row.items() if k is not None} for row in reader]
 
 
 def _floats(rows: list[dict[str, str]], key: str, path: Path) -> np.ndarray:
