@@ -2,21 +2,60 @@
 files the pipeline writes (``finetune_summary.json``, ``crossval.json``,
 ``training_summary.json``), so every number on the card has a source on disk.
 
-The card states how the model was made, the cross-validated metrics with their spread over
-folds next to the baselines, per-class and per-redshift performance, calibration, early
+The text is ``model_cards/template.md`` (``$name`` placeholders; see ``model_cards/README.md``)
+and states how the model was made, the cross-validated metrics with their spread over folds
+next to the baselines, per-class and per-redshift performance, calibration, early
 classification, and what the model does not know (imbalance, selection biases, synthetic
-pre-training).
+pre-training). The metadata block is :func:`card_metadata`: licence, tags, pipeline tag and a
+``model-index`` of this recipe's cross-validated metrics, which the Hub shows as evaluation
+results. A card's hand-written sections (``notes``) may open with a YAML block of further
+metadata (``datasets``, ``evaluation_dataset``, ``tags``).
 """
 
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from maven.errors import MavenError
+from maven.utils.atomic import write_text
 
-__all__ = ["write_model_card"]
+__all__ = ["TEMPLATE", "card_metadata", "write_model_card"]
+
+#: the card text, with ``$placeholders``
+TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "template.md"
+LICENSE = "bsd-3-clause"
+TAGS = [
+    "astronomy",
+    "supernovae",
+    "time-domain",
+    "light-curves",
+    "spectra",
+    "multimodal",
+    "contrastive-learning",
+    "maven",
+]
+#: the Hub has no task for light curves / spectra; per object they are tables of observations
+PIPELINE_TAGS = {"classification": "tabular-classification", "redshift": "tabular-regression"}
+#: metric key -> (Hub metric type, readable name, Hub metric args)
+METRICS: dict[str, tuple[str, str, dict]] = {
+    "macro_f1": ("f1", "macro-F1", {"average": "macro"}),
+    "balanced_accuracy": ("balanced_accuracy", "balanced accuracy", {}),
+    "accuracy": ("accuracy", "accuracy", {}),
+    "ece": ("ece", "expected calibration error", {}),
+    "r2": ("r_squared", "R^2 of the redshift", {}),
+    "nmad": ("nmad", "NMAD of dz / (1 + z)", {}),
+    "outlier_fraction": ("outlier_fraction", "outlier fraction (|dz| / (1 + z) > 0.15)", {}),
+    "abs_outlier_fraction": ("abs_outlier_fraction", "absolute outlier fraction (|dz| > 0.07)", {}),
+    "coverage_68": ("coverage_68", "fraction within the predicted 1 sigma", {}),
+}
+#: keys a card's notes may set in the metadata
+NOTES_KEYS = {"datasets", "evaluation_dataset", "tags"}
 
 _HEADLINE = {
     "classification": ("macro_f1", "balanced_accuracy", "accuracy", "ece"),
@@ -66,16 +105,10 @@ def _ms(d: dict | None) -> str:
 
 
 def _crossval_section(cv: dict) -> list[str]:
-    task, mod = cv["task"], cv["modality"]
+    task = cv["task"]
     keys = _HEADLINE[task]
     lines = [
-        f"### {task} from {mod}"
-        + (
-            f" ({frame}-frame spectra)"
-            if mod != "photometry"
-            and (frame := cv["config"].get("processor", {}).get("spectrum_frame", "observer"))
-            else ""
-        ),
+        f"### {_section_title(cv)}",
         "",
         f"{cv['n']} objects, {cv['n_folds']}-fold cross-validation, stratified by class and "
         "grouped by object (one supernova, under any name in any catalogue, sits in one fold); "
@@ -124,6 +157,96 @@ def _by_redshift(report: dict, task: str) -> list[str]:
     return lines + [""]
 
 
+def _frame(config: dict) -> str:
+    return config.get("processor", {}).get("spectrum_frame", "observer")
+
+
+def _section_title(cv: dict) -> str:
+    """``classification from both (rest-frame spectra)``: task, input and spectrum frame."""
+    spectra = f" ({_frame(cv['config'])}-frame spectra)" if cv["modality"] != "photometry" else ""
+    return f"{cv['task']} from {cv['modality']}{spectra}"
+
+
+def _split_notes(notes: str) -> tuple[dict, str]:
+    """(metadata of the notes' leading YAML block, the markdown after it)."""
+    text = notes.strip()
+    if not text.startswith("---\n"):
+        return {}, text
+    try:
+        block, rest = text[4:].split("\n---", 1)
+        meta = yaml.safe_load(block) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise MavenError(f"the notes' metadata block is not YAML closed by '---': {exc}") from None
+    if not isinstance(meta, dict) or set(meta) - NOTES_KEYS:
+        raise MavenError(f"the notes' metadata may set {sorted(NOTES_KEYS)}, got {meta!r}")
+    return meta, rest.strip()
+
+
+def card_metadata(
+    name: str, finetune_config: dict, crossvals: Sequence[dict], extra: dict | None = None
+) -> dict[str, Any]:
+    """The card's Hugging Face metadata.
+
+    ``model-index`` holds the cross-validated metrics (mean over folds; the spread in the
+    metric's name) of the ``maven`` method of the cross-validations that ran this model's
+    own recipe (same task, input and spectrum frame as ``finetune_config``); the other
+    cross-validations on the card are related recipes, not this model. ``extra``: the
+    notes' ``datasets``, ``evaluation_dataset`` (``type`` and ``name``) and ``tags``.
+    """
+    extra = extra or {}
+    task = finetune_config["task"]
+    meta: dict[str, Any] = {
+        "library_name": "transformers",
+        "license": LICENSE,
+        "pipeline_tag": PIPELINE_TAGS[task],
+        "tags": TAGS + [t for t in extra.get("tags", []) if t not in TAGS],
+    }
+    if extra.get("datasets"):
+        meta["datasets"] = list(extra["datasets"])
+    dataset = extra.get("evaluation_dataset") or {
+        "type": "maven-observed-supernovae",
+        "name": "observed supernovae",
+    }
+    results = []
+    for cv in crossvals:
+        same = (cv["task"], cv["modality"], _frame(cv["config"])) == (
+            task,
+            finetune_config["modality"],
+            _frame(finetune_config),
+        )
+        if not same or "maven" not in cv["methods"]:
+            continue
+        stats = cv["methods"]["maven"]["mean_std"]
+        metrics = []
+        for key in _HEADLINE[cv["task"]]:
+            if stats.get(key) is None:
+                continue
+            kind, readable, args = METRICS[key]
+            entry = {
+                "type": kind,
+                "name": f"{readable} (mean of {cv['n_folds']} folds; std {stats[key]['std']:.3f})",
+                "value": round(float(stats[key]["mean"]), 4),
+            }
+            metrics.append({**entry, "args": args} if args else entry)
+        results.append(
+            {
+                "task": {
+                    "type": PIPELINE_TAGS[cv["task"]],
+                    "name": f"supernova {_section_title(cv)}",
+                },
+                "dataset": {
+                    **dataset,
+                    "split": f"{cv['n_folds']}-fold cross-validation, grouped by object "
+                    f"({cv['n']} objects)",
+                },
+                "metrics": metrics,
+            }
+        )
+    if results:
+        meta["model-index"] = [{"name": name, "results": results}]
+    return meta
+
+
 def write_model_card(
     model_dir: str | Path,
     crossval_dirs: Sequence[str | Path] = (),
@@ -131,6 +254,7 @@ def write_model_card(
     pretraining_summary: str | Path | None = None,
     name: str | None = None,
     notes: str = "",
+    template: str | Path = TEMPLATE,
 ) -> Path:
     """Write ``README.md`` (a model card with Hugging Face metadata) into ``model_dir``.
 
@@ -139,65 +263,50 @@ def write_model_card(
         crossval_dirs: output folders of :func:`maven.evaluation.crossval.crossval`; the
             pooled ``maven/metrics.json`` of each gives per-class and per-redshift tables.
         pretraining_summary: the ``training_summary.json`` of the pre-training run.
-        notes: extra markdown (how it was trained, decisions), placed before the limits.
+        notes: extra markdown (how it was trained, decisions), placed before the limits;
+            it may open with a YAML block of metadata (see :func:`card_metadata`).
+        template: the card text (default ``model_cards/template.md`` of the repository).
 
     Raises:
-        MavenError: a missing or unreadable input file.
+        MavenError: a missing or unreadable input file or template, bad notes metadata.
     """
     model_dir = Path(model_dir)
     ft = _load(model_dir / "finetune_summary.json", "fine-tuning summary")
     cfg = _load(model_dir / "config.json", "model config")
+    try:
+        text = string.Template(Path(template).read_text())
+    except OSError as exc:
+        raise MavenError(
+            f"cannot read the card template {template}: {exc} (cards are written from a clone "
+            "of the repository, or give template=)"
+        ) from None
     cfg_ft = ft["config"]
     name = name or model_dir.name
     n_params = _count_parameters(model_dir)
-    labels = [cfg["id2label"][str(k)] for k in range(len(cfg.get("id2label", {})))]
-    lines = [
-        "---",
-        "library_name: transformers",
-        "license: other",
-        "tags: [astronomy, supernovae, time-domain, contrastive-learning, maven]",
-        f"pipeline_tag: {'text-classification' if cfg_ft['task'] == 'classification' else 'other'}",
-        "---",
-        "",
-        f"# {name}",
-        "",
-        f"A **{cfg_ft['task']}** model on the maven embedding, reading "
-        + {
-            "photometry": "a light curve.",
-            "spectrum": "a spectrum.",
-            "both": "a light curve, a spectrum or both (either may be missing).",
-        }[cfg_ft["modality"]],
-        f"Classes: {', '.join(labels)}." if labels else "",
-        "",
-        "```python",
-        "from maven.training.finetune import load_head",
-        "from maven.models.inference import predict",
-        "from maven.io import read_supernovae",
-        "",
-        f'model, processor = load_head("weights/{name}")',
-        'sne = read_supernovae("my_data/")  # OSC JSON, SNANA, ZTF CSV, sncosmo tables, parquet',
-        "out = predict(model, processor, sne)  # calibrated probabilities, labels, embeddings",
-        "```",
-        "",
-        f"or `maven evaluate --model weights/{name} --data my_data/ --out report/`.",
-        "",
-        "## How it was made",
-        "",
-    ]
+    extra, notes = _split_notes(notes)
+    classification = cfg_ft["task"] == "classification"
+    labels = (
+        [cfg["id2label"][str(k)] for k in range(len(cfg["id2label"]))] if classification else []
+    )
+    how = []
     if pretraining_summary:
         pre = _load(Path(pretraining_summary), "pre-training summary")
         pc = pre.get("config", {})
         val = pre.get("final_validation") or {}
-        lines += [
+        how.append(
             f"* **Pre-training** (contrastive, CLIP-style) on simulated supernovae "
             f"(`{pc.get('data', {}).get('train')}`): preset `{pc.get('model', {}).get('preset')}`, "
             f"{pre.get('steps')} steps of global batch {pre.get('global_batch')} on "
             f"{pre.get('device')} ({pre.get('wall_time_s_this_run', 0) / 60:.0f} min). Validation "
             f"on unseen simulated pairs: loss {val.get('loss', float('nan')):.3f}, light curve → "
             f"spectrum top-1 {val.get('phot2spec_top1', float('nan')):.3f}, top-10 "
-            f"{val.get('phot2spec_top10', float('nan')):.3f} among {val.get('n')}.",
-        ]
-    lines += [
+            f"{val.get('phot2spec_top10', float('nan')):.3f} among {val.get('n')}."
+        )
+        if pre.get("probe"):  # the table every pre-training run writes (maven probe)
+            from maven.evaluation.probe import probe_markdown
+
+            how += ["", *probe_markdown(pre["probe"]).strip().splitlines(), ""]
+    how += [
         f"* **Fine-tuning** on observed supernovae: {ft['n_train']} training and {ft['n_val']} "
         f"validation objects (validation chooses the epoch and the calibration only). Training "
         f"classes: {', '.join(f'{k} {v}' for k, v in ft['train_counts'].items())}. Dropped: "
@@ -208,47 +317,37 @@ def write_model_card(
         f"{_calibration_text(ft['calibration'])} Full recipe in `finetune_summary.json`.",
         f"* Size: {n_params or 'see config.json'} parameters; {ft['wall_time_s'] / 60:.0f} min "
         f"on {ft['device']}.",
-        "",
-        "## Cross-validated performance",
-        "",
-        "Every method below was trained and tested on the same folds: `maven` (this recipe), "
-        "`scratch` (same architecture and recipe, random initial weights: what pre-training "
-        "buys), `probe` (frozen pre-trained towers + linear probe: what simulations alone give) "
-        "and `features` (gradient-boosted trees on light-curve features). These are "
-        "cross-validation figures on the development data; an independent evaluation on "
-        "withheld objects is reported separately.",
-        "",
     ]
+    crossvals, tables = [], []
     for d in crossval_dirs:
         d = Path(d)
         cv = _load(d / "crossval.json", "cross-validation results")
-        lines += _crossval_section(cv)
+        crossvals.append(cv)
+        tables += _crossval_section(cv)
         pooled = d / "maven" / "metrics.json"
         if pooled.exists():
             rep = _load(pooled, "pooled metrics")
             if cv["task"] == "classification":
-                lines += ["Per class (pooled out-of-fold predictions of `maven`):", ""]
-                lines += _per_class(rep)
-            lines += ["Per redshift bin (pooled, `maven`):", ""]
-            lines += _by_redshift(rep, cv["task"])
-    lines += [notes.strip(), ""] if notes.strip() else []
-    lines += [
-        "## What it does not know",
-        "",
-        "* The observed training set is dominated by SNe Ia (about 9 in 10 light curves) and by "
-        "bright, low-redshift objects that were selected for spectroscopy; SLSN-I, IIn and Ibc "
-        "have tens of light curves each. Per-class numbers for them have wide spreads.",
-        "* Photometry comes from many telescopes and bands; most of the non-Ia light curves are "
-        "archival (Open Supernova Catalog), most Ia are ZTF. Survey and class are correlated in "
-        "training, so the model may use the survey as a shortcut: see the per-catalogue audit.",
-        "* Pre-training used maven's own simulations; their realism gaps (points per light curve, "
-        "signal-to-noise, spectral coverage) are reported by `maven simulate-report`.",
-        "* Probabilities are temperature-scaled on the validation split; they are calibrated for "
-        "data like the training set, not for a survey's photometric stream with a different "
-        "class mix. Use the novelty score of `maven novelty` to flag objects unlike the "
-        "training set.",
-        "",
-    ]
-    out = model_dir / "README.md"
-    out.write_text("\n".join(line for line in lines if line is not None) + "\n")
-    return out
+                tables += ["Per class (pooled out-of-fold predictions of `maven`):", ""]
+                tables += _per_class(rep)
+            tables += ["Per redshift bin (pooled, `maven`):", ""]
+            tables += _by_redshift(rep, cv["task"])
+    meta = card_metadata(name, cfg_ft, crossvals, extra)
+    inputs = {
+        "photometry": "a light curve.",
+        "spectrum": "a spectrum.",
+        "both": "a light curve, a spectrum or both (either may be missing).",
+    }[cfg_ft["modality"]]
+    card = text.safe_substitute(
+        metadata=yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100),
+        name=name,
+        summary=f"A **{cfg_ft['task']}** model on the maven embedding, reading {inputs}"
+        + (f"\nClasses: {', '.join(labels)}." if labels else ""),
+        predicts="calibrated probabilities, labels, embeddings"
+        if classification
+        else "redshifts, calibrated 1-sigma uncertainties, embeddings",
+        how_made="\n".join(how),
+        crossval="\n".join(tables),
+        notes=notes + "\n\n" if notes else "",
+    )
+    return write_text(model_dir / "README.md", card)
