@@ -721,8 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--seed", type=int, default=0, help="fold assignment seed")
     cv.add_argument(
         "--methods",
-        default="maven,scratch,probe,features",
-        help="comma-separated: maven, scratch, probe, features",
+        default="maven,scratch,probe,features,spectrum_linear,spectrum_knn,xcorr",
+        help="comma-separated: maven, scratch, probe, features (light curves), spectrum_linear, "
+        "spectrum_knn (spectrum classes), xcorr (spectrum redshift); each runs where it applies",
     )
     cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")
     cv.add_argument("--epochs", type=int, default=None, help="override epochs")
