@@ -126,6 +126,34 @@ def test_mean_fusion_uses_present_modalities(batch):
     torch.testing.assert_close(emb[5], photo(**batch).embeddings[5])
 
 
+@pytest.mark.parametrize("fusion", ["concat", "mean"])
+@pytest.mark.parametrize("missing", ["spectrum", "photometry"])
+def test_both_head_skips_a_tower_no_row_needs(batch, fusion, missing):
+    torch.manual_seed(0)
+    model = MavenForSupernovaClassification(tiny(), head_modality="both", head_fusion=fusion)
+    model.eval()
+    one = _phot_only(batch)  # rows with both modalities; then one is declared missing
+    one[f"has_{missing}"] = torch.zeros_like(one[f"has_{missing}"])
+    calls = []
+    tower = getattr(model.maven, f"{missing}_model")
+    hook = tower.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        out = model(**one)
+    hook.remove()
+    assert calls == []  # the empty modality's tower did not run
+    # the same as running both towers and fusing (what the head did before the skip)
+    with torch.no_grad():
+        ep = model.maven.get_photometry_features(**one)
+        es = model.maven.get_spectrum_features(**one)
+        feats = model.fuse(ep, es, one["has_photometry"], one["has_spectrum"])
+        torch.testing.assert_close(out.logits, model.classifier(feats), rtol=0, atol=0)
+    hook = tower.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():  # a mixed batch runs both towers
+        model(**batch)
+    hook.remove()
+    assert calls == [1]
+
+
 def test_class_weights_and_labels(batch):
     names = ["Ia", "II", "Ibc", "IIn", "SLSN-I", "other"]
     torch.manual_seed(0)

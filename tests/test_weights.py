@@ -31,7 +31,10 @@ def test_shipped_classifier_loads_and_predicts_every_modality(shipped):
     light_curve_only = [
         s.__class__(s.id, lightcurve=s.lightcurve, redshift=s.redshift) for s in sne
     ]
-    spectrum_only = [s.__class__(s.id, spectra=s.spectra) for s in sne if s.spectra]
+    # a rest-frame spectrum needs its redshift (without one the model has no spectrum input)
+    spectrum_only = [
+        s.__class__(s.id, spectra=s.spectra, redshift=s.redshift) for s in sne if s.spectra
+    ]
     for records in (sne, light_curve_only, spectrum_only):
         out = predict(model, processor, records)
         assert out["probabilities"].shape == (len(records), 5)

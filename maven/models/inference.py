@@ -19,7 +19,7 @@ from maven.errors import MavenError
 from maven.evaluation.calibration import apply_temperature
 from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
 
-__all__ = ["predict", "usable"]
+__all__ = ["calibrated_probabilities", "predict", "predict_batch", "usable"]
 
 
 def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.ndarray:
@@ -51,7 +51,75 @@ def _require(chunk: Sequence, ok: np.ndarray, what: str) -> None:
         raise MavenError(f"{bad.size} object(s) with {what}, e.g. {names}")
 
 
+def _check_head(model) -> None:
+    if not isinstance(model, (MavenForSupernovaClassification, MavenForRedshift)):
+        raise MavenError(f"predict needs a maven head model, got {type(model).__name__}")
+
+
+def calibrated_probabilities(model, logits: np.ndarray) -> np.ndarray:
+    """Softmax of ``(logits + config.logit_bias) / config.calibration_temperature``, (N, K)."""
+    bias = getattr(model.config, "logit_bias", None)
+    adjusted = logits if bias is None else logits + np.asarray(bias, dtype=logits.dtype)
+    t = float(model.config.calibration_temperature)
+    return apply_temperature(adjusted, t) if len(logits) else np.zeros_like(adjusted)
+
+
 @torch.no_grad()
+def predict_batch(
+    model, batch, chunk: Sequence, *, towers: bool = False, device: str | torch.device | None = None
+) -> dict[str, Any]:
+    """Raw outputs of a head (in eval mode) for one processor ``batch`` of the records
+    ``chunk``, computed on ``device`` (default: the model's).
+
+    Returns:
+        numpy arrays: ``"embeddings"`` and ``"logits"`` (classification) or ``"redshift"``
+        and ``"redshift_sigma"``; with ``towers`` also ``"photometry_embeds"`` and
+        ``"spectrum_embeds"``, the towers' L2-normalised embeddings as an index stores them
+        (``None`` for a tower the batch did not run).
+
+    Raises:
+        MavenError: not a maven head model, records without the head's modality, or
+            non-finite outputs (naming the objects).
+    """
+    from maven.search.embed import MODALITIES
+
+    _check_head(model)
+    _require(chunk, _has_modality(model, batch), f"no {model.config.head_modality} input")
+    device = next(model.parameters()).device if device is None else device
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        getattr(model.maven, f"{m}_projection").register_forward_hook(
+            lambda _mod, _inp, out, m=m: captured.__setitem__(m, out)
+        )
+        for m in (MODALITIES if towers else ())
+    ]
+    try:
+        out = model(**{k: v.to(device) for k, v in batch.items()})
+    finally:
+        for h in hooks:
+            h.remove()
+    res = {"embeddings": out.embeddings}
+    if isinstance(model, MavenForSupernovaClassification):
+        res["logits"] = out.logits
+    else:
+        res["redshift"], res["redshift_sigma"] = out.redshift_mean, out.redshift_sigma
+    if towers:
+        for m in MODALITIES:
+            e = captured.get(m)
+            res[f"{m}_embeds"] = None if e is None else torch.nn.functional.normalize(e, dim=-1)
+    res = {k: None if v is None else v.float().cpu().numpy() for k, v in res.items()}
+    finite = np.ones(len(chunk), bool)
+    for k, v in res.items():
+        if v is not None and not k.endswith("_embeds"):
+            finite &= np.isfinite(v.reshape(len(chunk), -1)).all(axis=1)
+    for m in MODALITIES if towers else ():
+        if res[f"{m}_embeds"] is not None:  # rows without the modality hold padding output
+            has = np.asarray(batch[f"has_{m}"]).astype(bool)
+            finite &= ~has | np.isfinite(res[f"{m}_embeds"]).all(axis=1)
+    _require(chunk, finite, "non-finite model outputs (damaged weights?)")
+    return res
+
+
 def predict(
     model,
     processor,
@@ -76,44 +144,26 @@ def predict(
     """
     from tqdm.auto import tqdm
 
-    if not isinstance(model, (MavenForSupernovaClassification, MavenForRedshift)):
-        raise MavenError(f"predict needs a maven head model, got {type(model).__name__}")
+    _check_head(model)
     supernovae = list(supernovae)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
-    logits, z, sigma, emb = [], [], [], []
+    parts: list[dict] = []
     try:
         for i in tqdm(range(0, len(supernovae), batch_size), desc="predict", disable=not progress):
             chunk = supernovae[i : i + batch_size]
-            batch = processor(chunk)
-            _require(chunk, _has_modality(model, batch), f"no {model.config.head_modality} input")
-            batch = {k: v.to(device) for k, v in batch.items()}
-            out = model(**batch)
-            outputs = [out.embeddings.float().cpu()]
-            if isinstance(model, MavenForSupernovaClassification):
-                outputs.append(out.logits.float().cpu())
-                logits.append(outputs[-1])
-            else:
-                outputs += [out.redshift_mean.float().cpu(), out.redshift_sigma.float().cpu()]
-                z.append(outputs[1])
-                sigma.append(outputs[2])
-            finite = np.ones(len(chunk), bool)
-            for t in outputs:
-                finite &= torch.isfinite(t.reshape(len(chunk), -1)).all(dim=1).numpy()
-            _require(chunk, finite, "non-finite model outputs (damaged weights?)")
-            emb.append(outputs[0])
+            parts.append(predict_batch(model, processor(chunk), chunk, device=device))
     finally:
         model.train(was_training)
-    dim = model.feature_dim
-    embeddings = torch.cat(emb).numpy() if emb else np.zeros((0, dim), np.float32)
+
+    def cat(key: str, shape: tuple) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts]) if parts else np.zeros(shape, np.float32)
+
+    embeddings = cat("embeddings", (0, model.feature_dim))
     if isinstance(model, MavenForSupernovaClassification):
         names = [model.config.id2label[k] for k in range(model.num_labels)]
-        lg = torch.cat(logits).numpy() if logits else np.zeros((0, len(names)), np.float32)
-        bias = getattr(model.config, "logit_bias", None)
-        adjusted = lg if bias is None else lg + np.asarray(bias, dtype=lg.dtype)
-        t = float(model.config.calibration_temperature)
-        probs = apply_temperature(adjusted, t) if len(lg) else np.zeros_like(adjusted)
+        lg = cat("logits", (0, len(names)))
+        probs = calibrated_probabilities(model, lg)
         return {
             "logits": lg,
             "probabilities": probs,
@@ -122,7 +172,7 @@ def predict(
             "embeddings": embeddings,
         }
     return {
-        "redshift": torch.cat(z).numpy() if z else np.zeros(0, np.float32),
-        "redshift_sigma": torch.cat(sigma).numpy() if sigma else np.zeros(0, np.float32),
+        "redshift": cat("redshift", (0,)),
+        "redshift_sigma": cat("redshift_sigma", (0,)),
         "embeddings": embeddings,
     }

@@ -424,12 +424,18 @@ class MavenHeadModel(MavenPreTrainedModel):
             photometry_features = photometry_features_mask = None
         ep = es = None
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_encoder):
-            if mod in ("photometry", "both"):
+            # "both": a tower no row of the batch needs is skipped; its zeros are masked out
+            # by fuse as a missing modality's features always are (the output is the same)
+            if mod == "photometry" or (mod == "both" and bool(has_p.any())):
                 ep = self.maven.get_photometry_features(**phot_inputs)
-            if mod in ("spectrum", "both"):
-                if spectrum_values is None:
-                    raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
+            if mod in ("spectrum", "both") and spectrum_values is None:
+                raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
+            if mod == "spectrum" or (mod == "both" and bool(has_s.any())):
                 es = self.maven.get_spectrum_features(**spec_inputs)
+        if mod == "both":
+            dtype = next(self.maven.parameters()).dtype
+            zeros = torch.zeros(b, self.config.projection_dim, device=device, dtype=dtype)
+            ep, es = (zeros if e is None else e for e in (ep, es))
         return self.fuse(ep, es, has_p, has_s, photometry_features, photometry_features_mask)
 
     def fuse(
