@@ -80,9 +80,10 @@ def _searchsorted(sorted_sequence, self, out_int32=False, right=False, side=None
     from onnxscript import opset18 as op
 
     x = op.Unsqueeze(self, [-1])
+    right = right or side == "right"
     below = op.LessOrEqual(sorted_sequence, x) if right else op.Less(sorted_sequence, x)
     dtype = onnx.TensorProto.INT32 if out_int32 else onnx.TensorProto.INT64
-    return op.Cast(op.ReduceSum(op.Cast(below, to=dtype), [-1], keepdims=0), to=dtype)
+    return op.ReduceSum(op.Cast(below, to=dtype), [-1], keepdims=0)
 
 
 def _task(model) -> str | None:
