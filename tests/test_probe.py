@@ -89,6 +89,6 @@ def test_every_pretraining_run_with_probe_options_writes_the_table(tmp_path):
         probe={**SMALL, "n_sim": 20, "n_retrieval": 8, "novel": ["TDE"], "n_novel": 6},
     )
     summary = pretrain(config, tmp_path / "run")
-    assert summary["probe"]["retrieval"]["n"] == 8
-    assert json.loads((tmp_path / "run" / "probe.json").read_text())["table"] == summary["probe"]
+    assert summary["probe"]["table"]["retrieval"]["n"] == 8
+    assert json.loads((tmp_path / "run" / "probe.json").read_text()) == summary["probe"]
     assert (tmp_path / "run" / "probe.md").exists()

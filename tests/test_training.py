@@ -307,3 +307,32 @@ def test_length_bucketing_needs_shards(tmp_path):
         pretrain(cfg, tmp_path / "run")
     with pytest.raises(ConfigError, match="data.bucket"):
         TrainingConfig(data={"bucket": -1})
+
+
+def test_warm_restart_from_saved_towers_and_heads_is_recorded(tmp_path):
+    from maven.search.embed import model_hash
+    from maven.training.objectives import AUX_HEADS
+
+    objectives = {"class": 1.0, "redshift": 1.0}
+    first = tmp_path / "first"
+    pretrain(TrainingConfig.from_yaml(_config(tmp_path, max_steps=2, objectives=objectives)), first)
+    again = TrainingConfig.from_yaml(
+        _config(
+            tmp_path, max_steps=1, lr=1e-9, init_from=str(first / "model"), objectives=objectives
+        )
+    )
+    summary = pretrain(again, tmp_path / "second")
+    start = json.loads((tmp_path / "second" / "metrics.jsonl").read_text().splitlines()[0])
+    assert start == {
+        "step": 0,
+        "split": "warm_restart",
+        "from": str(first / "model"),
+        "towers": model_hash(first / "model"),
+    }
+    assert summary["warm_restart"] == start
+    for name in ("model/model.safetensors", AUX_HEADS):  # one step at lr 1e-9: unchanged
+        a, b = load_file(first / name), load_file(tmp_path / "second" / name)
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+    bigger = _config(tmp_path, model={"preset": "base"}, init_from=str(first / "model"))
+    with pytest.raises(ConfigError, match="do not fit"):
+        pretrain(TrainingConfig.from_yaml(bigger), tmp_path / "third")

@@ -88,6 +88,11 @@ class TrainingConfig:
             (:data:`maven.training.objectives.TARGETS`); empty: contrastive only.
         probe: keyword arguments of :func:`maven.evaluation.probe.probe` run on the final
             model (``probe.json`` / ``probe.md`` in the output folder), or ``None`` for none.
+        init_from: a saved model folder (e.g. the last committed towers) whose towers, and the
+            heads of ``auxiliary_heads.safetensors`` beside it, initialise a run that starts
+            at step 0: a warm restart (optimiser and schedule afresh), recorded in
+            ``metrics.jsonl`` and ``training_summary.json``. A checkpoint found by
+            ``--resume`` takes precedence.
         log_every, eval_every, save_every: in optimiser steps.
         keep_checkpoints: how many recent checkpoints to keep.
         num_workers: data-loader worker processes.
@@ -110,6 +115,7 @@ class TrainingConfig:
     contrastive_weight: float = 1.0
     objectives: dict = field(default_factory=dict)
     probe: dict | None = None
+    init_from: str | None = None
     log_every: int = 10
     eval_every: int = 50
     save_every: int = 50

@@ -48,6 +48,7 @@ from maven.training.loss import ClipLoss, retrieval_metrics
 from maven.training.objectives import (
     AUX_HEADS,
     AuxiliaryHeads,
+    load_heads,
     record_targets,
     save_heads,
     split_targets,
@@ -148,7 +149,8 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> Non
 
 
 def _build(config: TrainingConfig):
-    """The towers, the processor and the auxiliary heads (``None`` without objectives)."""
+    """The towers, the processor and the auxiliary heads (``None`` without objectives); with
+    ``init_from``, towers (and heads of the same targets) start from that folder's."""
     from maven.models import MavenConfig, MavenModel, MavenProcessor
 
     overrides = {k: v for k, v in config.model.items() if k != "preset"}
@@ -157,7 +159,30 @@ def _build(config: TrainingConfig):
     heads = None
     if any(config.objectives.values()):
         heads = AuxiliaryHeads(model.config.projection_dim, config.objectives)
+    if config.init_from:
+        _warm_start(config.init_from, model, heads)
     return model, processor, heads
+
+
+def _warm_start(folder: str, model, heads) -> None:
+    """Load the towers saved in ``folder`` (and ``auxiliary_heads.safetensors`` beside it, for
+    the heads both have) into ``model`` / ``heads``.
+
+    Raises:
+        ConfigError: the saved towers do not fit the run's model.
+    """
+    from maven.models.loading import from_pretrained
+
+    saved, _ = from_pretrained(folder, task="towers")
+    try:
+        model.load_state_dict(saved.state_dict())
+    except RuntimeError as exc:
+        raise ConfigError(f"init_from {folder}: its towers do not fit the model: {exc}") from None
+    beside = Path(folder).parent / AUX_HEADS
+    if heads is not None and beside.exists():
+        mine = heads.state_dict()
+        same = {k: v for k, v in load_heads(beside).state_dict().items() if k in mine}
+        heads.load_state_dict({**mine, **same})
 
 
 def _source(config: TrainingConfig, processor):
@@ -317,6 +342,11 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             (output_dir / "metrics.jsonl").write_text("")
     accelerator.wait_for_everyone()
 
+    if step == 0 and config.init_from:  # a warm restart: recorded with what it started from
+        from maven.search.embed import model_hash
+
+        start = {"from": config.init_from, "towers": model_hash(accelerator.unwrap_model(model))}
+        _log(accelerator, output_dir, {"step": 0, "split": "warm_restart", **start})
     accum = config.grad_accum_steps
     batches = StepBatches(
         source,
@@ -439,12 +469,13 @@ def _finish(
             "device": str(accelerator.device),
             "mixed_precision": config.mixed_precision,
             "final_validation": val[-1] if val else None,
+            "warm_restart": next((r for r in records if r["split"] == "warm_restart"), None),
             "config": config.to_dict(),
         }
         if config.probe is not None:
             from maven.evaluation.probe import probe
 
-            summary["probe"] = probe(final, output_dir, **config.probe)["table"]
+            summary["probe"] = probe(final, output_dir, **config.probe)
         (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
         plot_training_curves(records, output_dir / "training_curves.png")
     accelerator.wait_for_everyone()
