@@ -8,11 +8,11 @@ missing tensor, an unexpected one, a wrong shape or a non-finite value raises
 :class:`~maven.errors.FormatError` naming the file and the tensor, instead of a model that
 runs with random or NaN weights.
 
-The one case where tensors are left out on purpose: the towers of a fine-tuned head folder
+Two cases leave tensors out on purpose: the towers of a fine-tuned head folder
 (``task="towers"``, e.g. for embeddings and search) leave the head's tensors (``classifier.*``
 or ``regressor.*``) aside; and a head for a task the folder does not hold (``task=
-"classification"`` on a pre-trained MavenModel folder) gets the folder's towers and a new,
-initialised head.
+"classification"`` on a pre-trained MavenModel folder, as fine-tuning starts) gets the
+folder's towers, checked as strictly, and a new, initialised head.
 
 Hub repositories are downloaded with ``huggingface_hub.snapshot_download`` on first use and
 read from its cache afterwards; a local folder never touches the network, and with
