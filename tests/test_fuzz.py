@@ -230,3 +230,12 @@ def test_a_reader_bug_skips_that_file_and_the_folder_run_goes_on(tmp_path, monke
     assert path.endswith("SN1234.dat") and "snana reader failed: TypeError: a bug" in reason
     with pytest.raises(FormatError, match="SN1234.dat"):
         read_supernovae(tmp_path / "SN1234.dat")
+
+
+def test_huge_integers_in_an_osc_spectrum_are_dropped(tmp_path):
+    event = json.loads(seed("osc"))["SN2099a"]
+    event["spectra"][0]["data"][3][1] = 10**400  # np.array(..., float64) raised OverflowError
+    (tmp_path / "x.json").write_text(json.dumps({"SN2099a": event}))
+    (sn,) = read_supernovae(tmp_path / "x.json")
+    assert len(sn.spectra[0]) == 39
+    assert sn.skipped["spectrum pixel with non-finite wavelength or flux"] == 1

@@ -329,7 +329,7 @@ def _spectrum(
         table = np.array(s["data"], dtype=np.float64)
         if table.ndim != 2 or table.shape[1] < 2:
             raise ValueError
-    except (TypeError, ValueError):  # ragged or non-numeric rows: parse row by row
+    except (TypeError, ValueError, OverflowError):  # ragged, non-numeric: parse row by row
         table = np.array(
             [
                 [_float(r[i]) if isinstance(r, list) and i < len(r) else math.nan for i in range(3)]
