@@ -92,3 +92,17 @@ def test_every_pretraining_run_with_probe_options_writes_the_table(tmp_path):
     assert summary["probe"]["table"]["retrieval"]["n"] == 8
     assert json.loads((tmp_path / "run" / "probe.json").read_text()) == summary["probe"]
     assert (tmp_path / "run" / "probe.md").exists()
+
+
+def test_probe_options_are_checked_before_a_run(tmp_path):
+    with pytest.raises(ConfigError, match=r"probe: unknown options \['n_sims'\]"):
+        TrainingConfig(probe={"n_sims": 10})
+    data = write_dataset(toy_supernovae(8, seed=1), tmp_path / "toy")
+    config = TrainingConfig(
+        data={"train": str(data), "val": str(data)},
+        cpu=True,
+        probe={"real": str(tmp_path / "absent")},
+    )
+    with pytest.raises(ConfigError, match="probe.real: .* does not exist"):
+        pretrain(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

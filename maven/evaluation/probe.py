@@ -32,13 +32,30 @@ import numpy as np
 
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["PROBE_SEED", "linear_probe", "probe", "probe_markdown"]
+__all__ = ["PROBE_SEED", "check_probe_options", "linear_probe", "probe", "probe_markdown"]
 
 #: simulator seed offset of the probe's objects (training uses ``seed``, validation
 #: ``seed + 1_000_003``)
 PROBE_SEED = 2_000_003
 INPUTS = ("photometry", "spectrum", "both")
 _NAMES = {"photometry": "light curve", "spectrum": "spectrum", "both": "both"}
+
+
+def check_probe_options(options: dict, *, paths: bool = False) -> None:
+    """Refuse options :func:`probe` does not take, or (with ``paths``) a ``real`` path that
+    does not exist, before a run spends hours and fails at its end.
+
+    Raises:
+        ConfigError: unknown options or a missing ``real`` path.
+    """
+    import inspect
+
+    known = set(inspect.signature(probe).parameters) - {"model_dir", "out_dir", "progress"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"probe: unknown options {unknown}; known: {sorted(known)}")
+    if paths and options.get("real") is not None and not Path(options["real"]).exists():
+        raise ConfigError(f"probe.real: {options['real']} does not exist")
 
 
 def _features(emb: dict, modality: str) -> tuple[np.ndarray, np.ndarray]:

@@ -167,8 +167,12 @@ class TrainingConfig:
             raise ConfigError(f"contrastive_weight must be a number >= 0, got {w!r}")
         if not w and not any(self.objectives.values()):
             raise ConfigError("nothing to train: contrastive_weight 0 and no objectives")
-        if self.probe is not None and not isinstance(self.probe, dict):
-            raise ConfigError(f"probe must be a mapping of options or null, got {self.probe!r}")
+        if self.probe is not None:
+            from maven.evaluation.probe import check_probe_options
+
+            if not isinstance(self.probe, dict):
+                raise ConfigError(f"probe must be a mapping of options or null, got {self.probe!r}")
+            check_probe_options(self.probe)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainingConfig:

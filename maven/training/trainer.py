@@ -298,6 +298,10 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         # one scheduler step per optimiser step, whatever the number of processes
         step_scheduler_with_optimizer=False,
     )
+    if config.probe is not None:  # fail now, not after the run
+        from maven.evaluation.probe import check_probe_options
+
+        check_probe_options(config.probe, paths=True)
     set_seed(config.seed)
     model, processor, heads = _build(config)
     trained = [model] if heads is None else [model, heads]
