@@ -7,6 +7,7 @@ loader for every saved model, strict about its weights
 >>> import maven
 >>> sne = maven.read_supernovae("data/")                                # doctest: +SKIP
 >>> model, processor = maven.from_pretrained("weights/maven-base")      # doctest: +SKIP
+>>> table = maven.classify("alerts/", model="weights/maven-base")       # doctest: +SKIP
 
 ``import maven`` is also enough for transformers' ``AutoConfig``, ``AutoModel``,
 ``AutoModelForSequenceClassification`` and ``AutoProcessor`` to know ``"maven"`` folders
@@ -40,6 +41,7 @@ _LAZY = {
     "MavenForRedshift": "maven.models",
     "SimConfig": "maven.simulate",
     "from_pretrained": "maven.models.loading",
+    "classify": "maven.classifier",
 }
 
 __all__ = [

@@ -278,6 +278,78 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from maven.classifier import DEFAULT_MODEL, ood_summary, write_classification
+
+    model = args.model or DEFAULT_MODEL
+    summary = write_classification(
+        args.input,
+        args.out,
+        evaluation=args.evaluate,
+        model=model,
+        redshift_model=args.redshift_model,
+        reference=None if args.no_reference else (args.reference or "auto"),
+        k=args.k,
+        chunk_size=args.chunk_size,
+        batch_size=args.batch_size,
+        progress=not args.json,
+        format=args.format,
+        options=_options(args),
+    )
+    if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    rows = _table_head(args.out, args.top)
+    for r in rows:
+        probs = [v for c, v in r.items() if c.startswith("p_") and v is not None]
+        r["p"] = max(probs) if probs else None
+        r["predicted"] = f"{r['predicted'] or '-'}{'?' if r['ood'] else ''}"
+        near = r.get("neighbour1_name") or (r.get("neighbours") or [{}])[0].get("name")
+        kind = r.get("neighbour1_type") or (r.get("neighbours") or [{}])[0].get("type")
+        r["nearest"] = f"{near} ({kind})" if near else None
+    _print_rows(rows, ["id", "predicted", "p", "novelty_percentile", "nearest", "ood_reason"])
+    if summary["n"] > len(rows):
+        print(f"... {summary['n'] - len(rows)} more in {args.out}")
+    counts = ", ".join(f"{c} {k}" for c, k in summary["predicted"].items())
+    print(f"classified {summary['n']} objects with {model} -> {args.out}: {counts}")
+    if summary["reference"] is None:
+        print("no reference index: no novelty percentile or neighbours (see embeddings/README.md)")
+    if line := ood_summary(summary):
+        print(f"{line}; '?' marks them above")
+    if summary["skipped_files"]:
+        print(f"{len(summary['skipped_files'])} unreadable file(s) skipped")
+    if summary["duplicate_ids"]:
+        print(
+            f"{summary['duplicate_ids']} object id(s) met in more than one chunk (files of one "
+            "object far apart in the folder): `maven convert` the folder first to join them"
+        )
+    if args.evaluate is not None:
+        m = (summary.get("metrics") or {}).get("metrics")
+        if m is None:
+            print("no labelled object of the model's classes: no evaluation written")
+        else:
+            print(
+                f"labelled objects: accuracy {m['accuracy']:.3f}, balanced accuracy "
+                f"{m['balanced_accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}; report in "
+                f"{args.evaluate}"
+            )
+    return 0
+
+
+def _table_head(path: Path, n: int) -> list[dict]:
+    """The first ``n`` rows of a classification table (``.parquet`` or ``.csv``)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if n <= 0:
+        return []
+    if path.suffix.lower() == ".csv":
+        batch = pacsv.open_csv(path).read_next_batch()
+    else:
+        batch = next(pq.ParquetFile(path).iter_batches(batch_size=n))
+    return batch.slice(0, n).to_pylist()
+
+
 def _cmd_crossval(args: argparse.Namespace) -> int:
     from maven.evaluation.crossval import crossval, crossval_markdown
     from maven.training.finetune import FinetuneConfig
@@ -712,6 +784,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--no-early", action="store_true", help="skip early classification")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cls = sub.add_parser(
+        "classify",
+        help="class probabilities, redshift, novelty, OOD flag and neighbours of any data",
+    )
+    cls.add_argument("input", help="any readable data (file, folder or parquet dataset)")
+    cls.add_argument(
+        "--model", default=None, help="classification head folder or Hub id (weights/maven-base)"
+    )
+    cls.add_argument("--out", type=Path, required=True, help="table: .parquet or .csv")
+    cls.add_argument("--redshift-model", default=None, help="a redshift head folder (optional)")
+    cls.add_argument(
+        "--reference", default=None, help="reference index folder (default: MODEL/reference)"
+    )
+    cls.add_argument("--no-reference", action="store_true", help="no novelty or neighbours")
+    cls.add_argument("-k", type=int, default=5, help="nearest reference objects per row")
+    cls.add_argument(
+        "--evaluate", type=Path, default=None, help="also a report on the labelled objects here"
+    )
+    cls.add_argument("--chunk-size", type=int, default=1024, help="records read at a time")
+    cls.add_argument("--batch-size", type=int, default=128, help="objects per forward pass")
+    cls.add_argument("--top", type=int, default=10, help="rows to print")
+    _add_reader_options(cls)
+    cls.set_defaults(func=_cmd_classify)
 
     cv = sub.add_parser("crossval", help="k-fold evaluation of a recipe against baselines")
     cv.add_argument("--config", type=Path, required=True, help="YAML recipe (finetune/configs)")

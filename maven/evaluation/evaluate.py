@@ -32,10 +32,12 @@ from maven.evaluation.calibration import apply_temperature
 
 __all__ = [
     "EARLY_DAYS",
+    "audit_groups",
     "catalogue",
     "early_scores",
     "evaluable",
     "evaluate",
+    "evaluation_metrics",
     "model_early_scores",
     "peak_magnitude",
     "restrict_modality",
@@ -145,16 +147,28 @@ def model_early_scores(model, processor, supernovae: Sequence, days: Sequence[fl
     )
 
 
+def audit_groups(supernovae: Sequence) -> dict[str, np.ndarray]:
+    """What the bias audit bins by, per record: redshift, peak magnitude and catalogue."""
+    return {
+        "redshift": np.array([np.nan if sn.redshift is None else sn.redshift for sn in supernovae]),
+        "peak_mag": np.array([peak_magnitude(sn) for sn in supernovae]),
+        "catalogue": np.array([catalogue(sn) for sn in supernovae], dtype=object),
+    }
+
+
 def score_predictions(
-    supernovae: Sequence,
+    supernovae: Sequence | None,
     predictions: dict[str, Any],
     task: str,
     *,
     train_labels: Sequence[str] | None = None,
+    groups: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Metrics and bias audit of predictions already made for ``supernovae``.
 
     Args:
+        supernovae: the records; or ``None`` with ``predictions["true"]`` (the classes or
+            redshifts) and ``groups`` (:func:`audit_groups` of the records) given instead.
         predictions: classification: ``"labels"``, ``"predicted"``, ``"probabilities"``
             (calibrated) and optionally ``"logits"`` (to report the ECE at T = 1);
             redshift: ``"redshift"`` and ``"redshift_sigma"``.
@@ -166,15 +180,14 @@ def score_predictions(
     from maven.evaluation.metrics import classification_metrics, redshift_metrics
     from maven.evaluation.report import bias_audit
 
-    groups = {
-        "redshift": np.array([np.nan if sn.redshift is None else sn.redshift for sn in supernovae]),
-        "peak_mag": np.array([peak_magnitude(sn) for sn in supernovae]),
-        "catalogue": np.array([catalogue(sn) for sn in supernovae], dtype=object),
-    }
+    groups = audit_groups(supernovae) if groups is None else groups
+    if supernovae is not None:
+        attr = "type" if task == "classification" else "redshift"
+        predictions = {**predictions, "true": [getattr(sn, attr) for sn in supernovae]}
     bins = {"redshift": REDSHIFT_EDGES, "peak_mag": PEAK_MAG_EDGES}
     if task == "classification":
         labels = list(predictions["labels"])
-        truth = [sn.type for sn in supernovae]
+        truth = predictions["true"]
         probs = np.asarray(predictions["probabilities"])
         m = classification_metrics(
             truth, predictions["predicted"], labels=labels, probabilities=probs
@@ -194,7 +207,7 @@ def score_predictions(
             task="classification",
         )
         return m, audit
-    z = np.array([sn.redshift for sn in supernovae], dtype=float)
+    z = np.array(predictions["true"], dtype=float)
     m = redshift_metrics(z, predictions["redshift"], predictions["redshift_sigma"])
     audit = bias_audit(
         z,
@@ -258,23 +271,42 @@ def evaluate(
         raise MavenError(f"no record can be evaluated: {dropped}")
     task = "classification" if hasattr(model, "classifier") else "redshift"
     pred = predict(model, processor, records, progress=progress)
-    m, audit = score_predictions(records, pred, task, train_labels=train_labels)
+    truth = (
+        [sn.type for sn in records] if task == "classification" else [sn.redshift for sn in records]
+    )
+    pred = {"id": [sn.id for sn in records], "true": truth, **pred}
+    metrics = evaluation_metrics(
+        model, pred, dropped, groups=audit_groups(records), train_labels=train_labels
+    )
+    if task == "classification" and (
+        early := model_early_scores(model, processor, records, early_days)
+    ):
+        metrics["metrics"]["early"] = early
+    return metrics, pred
+
+
+def evaluation_metrics(
+    model,
+    predictions: dict[str, Any],
+    dropped: dict[str, int],
+    *,
+    groups: dict[str, np.ndarray],
+    train_labels: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate`'s metrics (early classification aside) from predictions already made
+    (with their ``"true"`` values) and the records' :func:`audit_groups`."""
+    task = "classification" if hasattr(model, "classifier") else "redshift"
+    m, audit = score_predictions(None, predictions, task, train_labels=train_labels, groups=groups)
     if task == "classification":
         m["calibration_temperature"] = float(model.config.calibration_temperature)
-        if early := model_early_scores(model, processor, records, early_days):
-            m["early"] = early
-    metrics = {
+    return {
         "task": task,
         "modality": model.config.head_modality,
-        "n": len(records),
+        "n": len(predictions["true"]),
         "dropped": dropped,
         "metrics": m,
         "bias_audit": audit,
     }
-    truth = (
-        [sn.type for sn in records] if task == "classification" else [sn.redshift for sn in records]
-    )
-    return metrics, {"id": [sn.id for sn in records], "true": truth, **pred}
 
 
 def write_evaluation(

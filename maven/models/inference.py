@@ -19,7 +19,7 @@ from maven.errors import MavenError
 from maven.evaluation.calibration import apply_temperature
 from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
 
-__all__ = ["calibrated_probabilities", "predict", "predict_batch", "usable"]
+__all__ = ["calibrated_probabilities", "has_modality", "predict", "predict_batch", "usable"]
 
 
 def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.ndarray:
@@ -32,11 +32,11 @@ def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.
         if mod == "photometry":
             ok[i : i + len(chunk)] = [sn.lightcurve is not None for sn in chunk]
             continue
-        ok[i : i + len(chunk)] = _has_modality(model, processor(list(chunk), return_tensors="np"))
+        ok[i : i + len(chunk)] = has_modality(model, processor(list(chunk), return_tensors="np"))
     return ok
 
 
-def _has_modality(model, batch) -> np.ndarray:
+def has_modality(model, batch) -> np.ndarray:
     """Per object of a processed batch: has it the input the head's modality needs?"""
     has_p, has_s = np.asarray(batch["has_photometry"]), np.asarray(batch["has_spectrum"])
     mod = model.config.head_modality
@@ -84,7 +84,7 @@ def predict_batch(
     from maven.search.embed import MODALITIES
 
     _check_head(model)
-    _require(chunk, _has_modality(model, batch), f"no {model.config.head_modality} input")
+    _require(chunk, has_modality(model, batch), f"no {model.config.head_modality} input")
     device = next(model.parameters()).device if device is None else device
     captured: dict[str, torch.Tensor] = {}
     hooks = [

@@ -1,7 +1,8 @@
 """Crash-safe writes: the one way maven writes what must never be seen half-done (dataset
 folders, training checkpoints, embedding indexes), with checksums and a writers' lock.
 
-* :func:`write_text`: a file through a temporary sibling, flushed and renamed over the target.
+* :func:`write_text` / :func:`staged_file`: a file through a temporary sibling, flushed and
+  renamed over the target.
 * :func:`staged_directory` / :func:`replace_directory`: a folder is written complete next to
   its target, then swapped in with one atomic rename exchange (Linux ``renameat2``; elsewhere
   two renames); the previous folder is removed only afterwards. A crash or error at any point
@@ -35,6 +36,7 @@ from maven.errors import MavenError, StorageError
 __all__ = [
     "write_text",
     "staged_directory",
+    "staged_file",
     "replace_directory",
     "locked",
     "checksums",
@@ -75,19 +77,39 @@ def write_text(path: str | Path, text: str) -> Path:
     Raises:
         StorageError: the file cannot be written (the previous one, if any, is kept).
     """
-    path = Path(path)
+    with staged_file(path) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def staged_file(target: str | Path) -> Iterator[Path]:
+    """Yield a path beside ``target`` to write a file to; on a normal exit the file is
+    fsynced and renamed over ``target``, on an exception it is deleted and ``target`` is
+    untouched.
+
+    Raises:
+        StorageError: an ``OSError`` inside the block (disk full) or in the rename.
+    """
+    path = Path(target)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, MavenError):
+            raise
         raise storage_error(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
-    return path
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -1,0 +1,736 @@
+"""Classify supernovae without labels: one table row per object, keyed by its id.
+
+>>> import maven
+>>> table = maven.classify("alerts/", model="weights/maven-base")      # doctest: +SKIP
+>>> table.column_names[:4]                                              # doctest: +SKIP
+['id', 'type', 'p_Ia', 'p_II']
+
+Per chunk of ``chunk_size`` records (memory stays bounded whatever the input's size): read ->
+input checks -> processor (batches sorted by light-curve length) -> towers (a tower that no
+object of a batch has is skipped) -> classification head (calibrated probabilities) ->
+redshift head (optional) -> novelty and nearest neighbours in the reference index -> rows.
+
+Columns: ``id``; ``type`` (the input's label, null when unlabelled); ``p_<class>`` (calibrated:
+logit bias and temperature of the model folder); ``predicted``; ``redshift`` and
+``redshift_sigma`` (1 sigma; from ``redshift_model``, else null); ``input_redshift`` (the
+record's own, given to the classifier); ``modality`` (the embedding searched: the light
+curve's when there is one, else the spectrum's); ``novelty`` (mean cosine distance to the
+``novelty_k`` nearest reference objects) and ``novelty_percentile`` (among the reference
+objects' own leave-one-out scores); ``ood`` and ``ood_reason``; ``neighbours`` (the ``k``
+nearest reference objects: ``name, type, redshift, distance``). Rows without an input the
+model can use have null probabilities and ``ood`` true.
+
+**Out-of-distribution rules** (``ood`` is true when any fires; ``ood_reason`` names each):
+
+1. a degenerate input (:func:`maven.models.input_checks.input_warnings`): fewer than 3
+   detections, a constant or all-zero light curve or spectrum, a spectrum of fewer than 20
+   pixels or off the model's wavelength grid;
+2. no light curve or spectrum the model can use (nothing on the grid; a rest-frame model has
+   no spectrum input without a redshift);
+3. a redshift (the input's, else the predicted one) outside the training range: the model
+   folder's ``finetune_summary.json`` ``"redshift_range"`` when recorded, else
+   :data:`REDSHIFT_RANGE`;
+4. a novelty percentile above :data:`NOVELTY_PERCENTILE` (further from its nearest reference
+   objects than 99 % of the reference objects are from theirs).
+
+Simulated-only classes (TDE, kilonova, 91bg-like) have no rule of their own: they are flagged
+only when rule 4 catches them, which the shipped model does for few of them (see
+``embeddings/README.md``, "Novelty").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maven.errors import ConfigError, MavenError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "NOVELTY_PERCENTILE",
+    "REDSHIFT_RANGE",
+    "REFERENCE_DIR",
+    "classify",
+    "iter_classify",
+    "iter_record_chunks",
+    "ood_summary",
+    "write_classification",
+]
+
+#: training redshift range when the model folder records none: 0 to the 99.5th percentile of
+#: the development set's redshifts (5372 objects, 0.0001-0.80; the highest is 2.0)
+REDSHIFT_RANGE = (0.0, 0.8)
+#: novelty percentile above which an object is out of distribution
+NOVELTY_PERCENTILE = 99.0
+#: the shipped classifier (``model=`` default): ``weights/maven-base`` of this checkout
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
+#: the reference index's folder inside a model folder (``reference="auto"``)
+REFERENCE_DIR = "reference"
+#: short names of the OOD rules, for summaries
+_RULES = {
+    "input": "degenerate input",
+    "unusable": "no usable input",
+    "redshift": "redshift outside the training range",
+    "novelty": f"novelty above the {NOVELTY_PERCENTILE:g}th percentile",
+}
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def iter_record_chunks(
+    data,
+    chunk_size: int = 1024,
+    *,
+    format: str | None = None,
+    options: dict | None = None,
+    skipped: list | None = None,
+) -> Iterator[list]:
+    """Records in lists of at most ``chunk_size``, read lazily.
+
+    Args:
+        data: an iterable of :class:`~maven.data.Supernova`, a maven parquet dataset (folder
+            or shard; streamed), a file, or a folder of files in any readable format (read
+            file by file; the records of one object in several files are joined
+            (:func:`maven.io.merge.merge_by_name`) when they fall in one chunk: convert the
+            folder first with ``maven convert`` to join them all).
+        format, options: as :func:`maven.io.read_supernovae`.
+        skipped: a list that receives ``(path, reason)`` for each unreadable file of a folder.
+
+    Raises:
+        MavenError: a bad ``chunk_size``; what the readers raise for a single file.
+    """
+    from maven.io import is_dataset, iter_files, iter_supernovae, read_supernovae
+    from maven.io.merge import merge_by_name
+
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise MavenError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if not isinstance(data, (str, Path)):
+        yield from _batched(iter(data), chunk_size)
+        return
+    path = Path(data)
+    if not path.exists():
+        raise MavenError(f"{path}: no such file or folder")
+    if format in (None, "maven_dataset") and (
+        path.suffix == ".parquet" or (path.is_dir() and is_dataset(path))
+    ):
+        yield from _batched(iter_supernovae(path), chunk_size)
+        return
+    if path.is_file():
+        yield from _batched(iter(read_supernovae(path, format, options=options)), chunk_size)
+        return
+    records: list = []
+    read_as: list[str] = []
+    for f in iter_files(path):
+        try:
+            got = read_supernovae(f, format, options=options)
+        except MavenError as exc:
+            if skipped is not None:
+                skipped.append((str(f), str(exc)))
+            continue
+        records += got
+        read_as += [next(iter(got.formats))] * len(got)
+        if len(records) >= chunk_size:
+            merged, _ = merge_by_name(records, read_as)
+            yield from _batched(iter(merged), chunk_size)
+            records, read_as = [], []
+    if records:
+        merged, _ = merge_by_name(records, read_as)
+        yield from _batched(iter(merged), chunk_size)
+
+
+def _batched(it: Iterator, n: int) -> Iterator[list]:
+    while chunk := [x for _, x in zip(range(n), it, strict=False)]:
+        yield chunk
+
+
+# ---------------------------------------------------------------------- the classifier
+
+
+@dataclasses.dataclass
+class _Classifier:
+    """Everything one run needs, loaded once."""
+
+    model: Any
+    processor: Any
+    model_hash: str
+    labels: list[str]
+    redshift_range: tuple[float, float]
+    z_model: Any = None
+    z_processor: Any = None
+    index: Any = None
+    reference: str | None = None
+    k: int = 5
+    novelty_k: int = 10
+    batch_size: int = 128
+    device: Any = None
+
+
+def _load_head(model, processor, task: str):
+    """``(model, processor, folder or None)`` for a head of ``task`` from a folder / Hub id or
+    a loaded model."""
+    from maven.models.loading import from_pretrained, resolve_folder
+    from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
+
+    cls = MavenForSupernovaClassification if task == "classification" else MavenForRedshift
+    folder = None
+    if isinstance(model, (str, Path)):
+        folder = resolve_folder(model)
+        model, saved = from_pretrained(folder)
+        processor = saved if processor is None else processor
+    if not isinstance(model, cls):
+        where = f"{folder}" if folder is not None else "the model given"
+        raise ConfigError(
+            f"{where} holds a {type(model).__name__}, not a {cls.__name__} "
+            f"(a {task} head written by maven finetune)"
+        )
+    if processor is None:
+        raise ConfigError(f"a loaded {cls.__name__} needs its processor (processor=...)")
+    return model.eval(), processor, folder
+
+
+def _redshift_range(folder: Path | None) -> tuple[float, float]:
+    """The model folder's recorded training redshift range, else :data:`REDSHIFT_RANGE`."""
+    path = None if folder is None else folder / "finetune_summary.json"
+    if path is None or not path.is_file():
+        return REDSHIFT_RANGE
+    try:
+        rng = json.loads(path.read_text()).get("redshift_range")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc})") from None
+    if rng is None:
+        return REDSHIFT_RANGE
+    if (
+        not isinstance(rng, (list, tuple))
+        or len(rng) != 2
+        or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in rng)
+        or not rng[0] < rng[1]
+    ):
+        raise ConfigError(f"{path}: redshift_range must be [low, high], got {rng!r}")
+    return float(rng[0]), float(rng[1])
+
+
+def _load_reference(reference, folder: Path | None, model_hash: str):
+    """``(index, where)``: the reference :class:`~maven.search.EmbeddingIndex` and its
+    folder, ``(None, None)`` without one."""
+    from maven.search import EmbeddingIndex
+
+    if reference is None:
+        return None, None
+    if isinstance(reference, EmbeddingIndex):
+        reference.check_model(model_hash)
+        return reference, "(in memory)"
+    if isinstance(reference, str) and reference == "auto":
+        if folder is None or not (folder / REFERENCE_DIR / "manifest.json").is_file():
+            warnings.warn(
+                "no reference index beside the model: no novelty or neighbours (build one with "
+                "`maven index build DATA --model MODEL --output MODEL/reference`)",
+                stacklevel=3,
+            )
+            return None, None
+        reference = folder / REFERENCE_DIR
+    try:
+        return EmbeddingIndex.load(reference, model_hash=model_hash), str(reference)
+    except MavenError as exc:
+        raise MavenError(
+            f"{exc} (rebuild the reference for this model: `maven index build DATA "
+            f"--model MODEL --output {reference}`)"
+        ) from None
+
+
+def _setup(
+    model, processor, redshift_model, reference, k, novelty_k, batch_size, device
+) -> _Classifier:
+    from maven.search import model_hash
+
+    for name, v in (("k", k), ("novelty_k", novelty_k), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise MavenError(f"{name} must be a positive integer, got {v!r}")
+    model, processor, folder = _load_head(model, processor, "classification")
+    if device is not None:
+        model = model.to(device)
+    h = model_hash(folder if folder is not None else model)
+    index, where = _load_reference(reference, folder, h)
+    clf = _Classifier(
+        model=model,
+        processor=processor,
+        model_hash=h,
+        labels=[model.config.id2label[i] for i in range(model.num_labels)],
+        redshift_range=_redshift_range(folder),
+        index=index,
+        reference=where,
+        k=k,
+        novelty_k=novelty_k,
+        batch_size=batch_size,
+        device=device,
+    )
+    if redshift_model is not None:
+        clf.z_model, clf.z_processor, _ = _load_head(redshift_model, None, "redshift")
+        if device is not None:
+            clf.z_model = clf.z_model.to(device)
+    return clf
+
+
+# ---------------------------------------------------------------------- one chunk
+
+
+def _process(processor, recs: list, refused: dict, idx: np.ndarray):
+    """``(batch, rows)``: the processor's batch of the records it takes and their positions
+    ``idx[keep]``; a record it refuses (an unknown band, ...) is left out, its message kept in
+    ``refused[position]``, so one bad record does not end a run."""
+    try:
+        return processor(recs), idx
+    except MavenError:
+        keep = np.ones(len(recs), bool)
+        for j, sn in enumerate(recs):
+            try:
+                processor([sn])
+            except MavenError as exc:
+                keep[j] = False
+                refused[int(idx[j])] = str(exc)
+        good = [r for r, k in zip(recs, keep, strict=True) if k]
+        return (processor(good) if good else None), idx[keep]
+
+
+def _run_head(model, processor, chunk, order, batch_size, device, towers, reuse=None):
+    """Outputs of ``model`` for the usable records of ``chunk`` (in ``order``'s batches):
+    ``(usable (n,), outputs {key: (n, ...) arrays, NaN / zero where unusable}, batches,
+    refused)``; ``batches`` are ``(batch, rows)`` (:func:`_process`) for reuse."""
+    import torch
+
+    from maven.models.inference import has_modality, predict_batch
+
+    n = len(chunk)
+    ok = np.zeros(n, bool)
+    out: dict[str, np.ndarray] = {}
+    batches, refused = [], {}
+    for j, start in enumerate(range(0, n, batch_size)):
+        idx = order[start : start + batch_size]
+        if reuse is not None:
+            batch, rows = reuse[j]
+        else:
+            batch, rows = _process(processor, [chunk[i] for i in idx], refused, idx)
+        batches.append((batch, rows))
+        if batch is None:
+            continue
+        good = has_modality(model, batch)
+        ok[rows] = good
+        if not good.any():
+            continue
+        if not good.all():
+            mask = torch.from_numpy(good)
+            batch = {key: v[mask] for key, v in batch.items()}
+        rows = rows[good]
+        res = predict_batch(model, batch, [chunk[i] for i in rows], towers=towers, device=device)
+        for key, v in res.items():
+            if v is None:
+                continue
+            if key not in out:
+                fill = 0.0 if key.endswith("embeds") else np.nan
+                out[key] = np.full((n, *v.shape[1:]), fill, np.float32)
+            out[key][rows] = v
+    return ok, out, batches, refused
+
+
+def _neighbours(clf: _Classifier, vectors: np.ndarray, modality: str):
+    """``(scores, percentiles, hits)`` of query vectors against one reference modality."""
+    from maven.search import novelty_scores
+
+    cal = clf.index.calibration.get(modality)
+    nk = cal["k"] if cal is not None else clf.novelty_k
+    nov = novelty_scores(clf.index, vectors, modality=modality, k=nk, model_hash=clf.model_hash)
+    hits = clf.index.search(vectors, clf.k, modality=modality, model_hash=clf.model_hash)
+    return nov["score"], nov["percentile"], hits
+
+
+def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
+    """The table rows (a ``pyarrow.RecordBatch``) of one chunk of records."""
+    import torch
+
+    from maven.models.input_checks import input_warnings
+
+    n = len(chunk)
+    reasons: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    for i, w in enumerate(input_warnings(chunk, clf.processor)):
+        if w:
+            reasons[i] += [("input", r) for r in w.split("; ")]
+    lengths = [0 if sn.lightcurve is None else len(sn.lightcurve) for sn in chunk]
+    order = np.argsort(lengths, kind="stable")
+    with torch.inference_mode():
+        ok, out, batches, refused = _run_head(
+            clf.model, clf.processor, chunk, order, clf.batch_size, clf.device, True
+        )
+        z = np.full(n, np.nan, np.float32)
+        z_sigma = np.full(n, np.nan, np.float32)
+        if clf.z_model is not None:
+            same = clf.z_processor.to_dict() == clf.processor.to_dict()
+            _, zout, _, _ = _run_head(
+                clf.z_model,
+                clf.z_processor,
+                chunk,
+                order,
+                clf.batch_size,
+                clf.device,
+                False,
+                reuse=batches if same else None,
+            )
+            z, z_sigma = zout.get("redshift", z), zout.get("redshift_sigma", z_sigma)
+    has = {m: np.zeros(n, bool) for m in ("photometry", "spectrum")}
+    for batch, rows in batches:
+        for m in has if batch is not None else ():
+            has[m][rows] = np.asarray(batch[f"has_{m}"])
+    mod = clf.model.config.head_modality
+    use_p = has["photometry"] & (mod != "spectrum")  # the towers the head ran
+    use_s = has["spectrum"] & (mod != "photometry")
+    modality = np.where(use_p, "photometry", np.where(use_s, "spectrum", ""))
+    modality[~ok] = ""
+    novelty = np.full(n, np.nan)
+    pct = np.full(n, np.nan)
+    neighbours: list[list[dict]] = [[] for _ in range(n)]
+    for m in ("photometry", "spectrum"):
+        rows = np.flatnonzero(modality == m)
+        if clf.index is None or not len(rows) or clf.index.count(m) == 0:
+            continue
+        s, p, hits = _neighbours(clf, out[f"{m}_embeds"][rows], m)
+        novelty[rows], pct[rows] = s, p
+        for r, h in zip(rows, hits, strict=True):
+            neighbours[r] = [
+                {
+                    "name": x["id"],
+                    "type": x["type"],
+                    "redshift": x["redshift"],
+                    "distance": x["distance"],
+                }
+                for x in h
+            ]
+    lo, hi = clf.redshift_range
+    need = {"photometry": "light curve", "spectrum": "spectrum"}.get(mod, "light curve or spectrum")
+    for i, sn in enumerate(chunk):
+        if i in refused:
+            reasons[i].append(("unusable", f"the processor refused it: {refused[i]}"))
+        elif not ok[i]:
+            reasons[i].append(("unusable", f"no {need} the model can use"))
+        zi, what = (sn.redshift, "redshift") if sn.redshift is not None else (z[i], "predicted z")
+        if zi is not None and np.isfinite(zi) and not lo <= zi <= hi:
+            reasons[i].append(
+                ("redshift", f"{what} {zi:.3g} outside the training range {lo:g}-{hi:g}")
+            )
+        if pct[i] > NOVELTY_PERCENTILE:
+            reasons[i].append(
+                ("novelty", f"novelty percentile {pct[i]:.1f} > {NOVELTY_PERCENTILE:g}")
+            )
+    probs = np.full((n, len(clf.labels)), np.nan)
+    if "logits" in out:
+        from maven.models.inference import calibrated_probabilities
+
+        probs[ok] = calibrated_probabilities(clf.model, out["logits"][ok].astype(np.float64))
+    predicted = [
+        clf.labels[int(np.argmax(p))] if g else None for p, g in zip(probs, ok, strict=True)
+    ]
+    if collect is not None:
+        _collect(collect, clf, chunk, ok, out.get("logits"), probs, predicted)
+    return _record_batch(
+        clf, chunk, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, neighbours
+    )
+
+
+def _collect(collect, clf, chunk, ok, logits, probs, predicted) -> None:
+    """Keep what the labelled evaluation needs (a few numbers per object, not the records)."""
+    from maven.evaluation.evaluate import audit_groups
+    from maven.training.finetune import missing_target
+
+    known = set(clf.labels)
+    keep = []
+    for i, sn in enumerate(chunk):
+        reason = missing_target(sn, "classification", known) or (
+            None if ok[i] else f"no {clf.model.config.head_modality} input"
+        )
+        if reason:
+            collect["dropped"][reason] += 1
+        else:
+            keep.append(i)
+    if not keep:
+        return
+    recs = [chunk[i] for i in keep]
+    collect["id"] += [sn.id for sn in recs]
+    collect["true"] += [sn.type for sn in recs]
+    collect["predicted"] += [predicted[i] for i in keep]
+    collect["probabilities"].append(probs[keep])
+    collect["logits"].append(logits[keep])
+    for key, v in audit_groups(recs).items():
+        collect["groups"].setdefault(key, []).append(v)
+
+
+def _schema(labels: list[str]):
+    import pyarrow as pa
+
+    hit = pa.struct(
+        [
+            ("name", pa.string()),
+            ("type", pa.string()),
+            ("redshift", pa.float64()),
+            ("distance", pa.float64()),
+        ]
+    )
+    return pa.schema(
+        [("id", pa.string()), ("type", pa.string())]
+        + [(f"p_{c}", pa.float64()) for c in labels]
+        + [
+            ("predicted", pa.string()),
+            ("redshift", pa.float64()),
+            ("redshift_sigma", pa.float64()),
+            ("input_redshift", pa.float64()),
+            ("modality", pa.string()),
+            ("novelty", pa.float64()),
+            ("novelty_percentile", pa.float64()),
+            ("ood", pa.bool_()),
+            ("ood_reason", pa.string()),
+            ("neighbours", pa.list_(hit)),
+        ]
+    )
+
+
+def _record_batch(clf, chunk, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, hits):
+    import pyarrow as pa
+
+    def f64(x):
+        x = np.asarray(x, np.float64)
+        return pa.array(x, pa.float64(), mask=~np.isfinite(x))
+
+    cols = [
+        pa.array([sn.id for sn in chunk], pa.string()),
+        pa.array([sn.type for sn in chunk], pa.string()),
+        *(f64(probs[:, j]) for j in range(len(clf.labels))),
+        pa.array(predicted, pa.string()),
+        f64(z),
+        f64(z_sigma),
+        f64([np.nan if sn.redshift is None else sn.redshift for sn in chunk]),
+        pa.array([m or None for m in modality], pa.string()),
+        f64(novelty),
+        f64(pct),
+        pa.array([bool(r) for r in reasons], pa.bool_()),
+        pa.array(["; ".join(t for _, t in r) or None for r in reasons], pa.string()),
+    ]
+    schema = _schema(clf.labels)
+    cols.append(pa.array(hits, schema.field("neighbours").type))
+    batch = pa.RecordBatch.from_arrays(cols, schema=schema)
+    rules = [sorted({code for code, _ in r}) for r in reasons]
+    return batch, rules
+
+
+# ---------------------------------------------------------------------- public API
+
+
+def iter_classify(data, **kwargs) -> Iterator:
+    """:func:`classify` one chunk at a time: a ``pyarrow.RecordBatch`` per chunk of
+    ``chunk_size`` records (same arguments)."""
+    yield from _run(data, {}, **kwargs)
+
+
+def _run(
+    data,
+    state: dict,
+    *,
+    model=DEFAULT_MODEL,
+    processor=None,
+    redshift_model=None,
+    reference="auto",
+    k: int = 5,
+    novelty_k: int = 10,
+    chunk_size: int = 1024,
+    batch_size: int = 128,
+    device=None,
+    progress: bool = True,
+    format: str | None = None,
+    options: dict | None = None,
+) -> Iterator:
+    """The record batches; ``state`` receives the classifier, skipped files and rule counts."""
+    from tqdm.auto import tqdm
+
+    clf = _setup(model, processor, redshift_model, reference, k, novelty_k, batch_size, device)
+    state.update(classifier=clf, skipped=[], rules=Counter())
+    total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
+    chunks = iter_record_chunks(
+        data, chunk_size, format=format, options=options, skipped=state["skipped"]
+    )
+    with tqdm(total=total, desc="classify", unit="obj", disable=not progress) as bar:
+        for chunk in chunks:
+            batch, rules = _classify_chunk(clf, chunk, state.get("collect"))
+            state["rules"].update(r for rs in rules for r in rs)
+            bar.update(len(chunk))
+            yield batch
+
+
+def classify(data, **kwargs) -> Any:
+    """Classify supernovae (labels optional) into a ``pyarrow.Table``, one row per object.
+
+    Args:
+        data: records, a maven parquet dataset, a file or a folder in any readable format
+            (see :func:`iter_record_chunks`); read in chunks.
+        model: a classification head folder (or Hub id; default ``weights/maven-base``), or
+            a loaded :class:`~maven.models.MavenForSupernovaClassification` with
+            ``processor``.
+        redshift_model: an optional :class:`~maven.models.MavenForRedshift` folder for the
+            ``redshift`` / ``redshift_sigma`` columns.
+        reference: the reference index (a folder or :class:`~maven.search.EmbeddingIndex`)
+            for novelty and neighbours; ``"auto"`` (default): ``MODEL/reference`` (with a
+            warning, and no novelty, where there is none); ``None``: none. An index built
+            with other weights is refused.
+        k: neighbours per object; novelty_k: neighbours of the novelty score when the
+            reference has no calibration (else its calibrated k).
+        chunk_size, batch_size: records per chunk read / per forward pass.
+        device, progress, format, options: torch device, progress bar, reader options.
+
+    Returns:
+        the table (columns and OOD rules in the module docs). It holds every object's row;
+        for inputs of any size stream them to a file with :func:`write_classification`.
+
+    Raises:
+        ConfigError: a model that is not the head asked for, a bad ``redshift_range``.
+        MavenError: bad arguments, an unreadable input, a reference of another model.
+    """
+    import pyarrow as pa
+
+    state: dict = {}
+    batches = list(_run(data, state, **kwargs))
+    return pa.Table.from_batches(batches, schema=_schema(state["classifier"].labels))
+
+
+def write_classification(
+    data,
+    out: str | Path,
+    *,
+    evaluation: str | Path | None = None,
+    **kwargs,
+) -> dict:
+    """Stream :func:`classify`'s rows into ``out`` (``.parquet``, or ``.csv`` with the
+    neighbours as ``neighbour<i>_<field>`` columns), written atomically; with ``evaluation``
+    (a folder) also :func:`maven.evaluation.evaluate.write_evaluation`'s report on the
+    objects whose label is one of the model's classes (early classification: use
+    ``maven evaluate``). Keyword arguments: as :func:`classify`.
+
+    Returns:
+        a JSON-ready summary: ``n``, ``out``, ``predicted`` (class -> count), ``ood``,
+        ``ood_rules`` (rule -> count), ``skipped_files``, ``duplicate_ids`` (ids met in more
+        than one chunk), ``reference`` and, with ``evaluation``, ``metrics`` and ``files``.
+
+    Raises:
+        MavenError: an unknown table format, nothing to classify, what :func:`classify`
+            raises (the previous ``out``, if any, is kept).
+    """
+    import pyarrow.parquet as pq
+
+    from maven.utils.atomic import staged_file
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise MavenError(f"{out}: the table must be .parquet or .csv")
+    state: dict = {}
+    if evaluation is not None:
+        state["collect"] = {
+            **{key: [] for key in ("id", "true", "predicted", "probabilities", "logits")},
+            "groups": {},
+            "dropped": Counter(),
+        }
+    n = n_ood = duplicates = 0
+    predicted: Counter = Counter()
+    ids: set[str] = set()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(out) as tmp:
+        writer = csv = None
+        try:
+            for batch in _run(data, state, **kwargs):
+                n += batch.num_rows
+                n_ood += sum(batch.column("ood").to_pylist())
+                predicted.update(p for p in batch.column("predicted").to_pylist() if p)
+                for i in batch.column("id").to_pylist():
+                    duplicates += i in ids
+                    ids.add(i)
+                if suffix == ".csv":
+                    csv = _write_csv(csv, tmp, batch)
+                    continue
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, batch.schema)
+                writer.write_batch(batch)
+        finally:
+            for w in (writer, csv and csv[0]):
+                if w is not None:
+                    w.close()
+        if n == 0:
+            raise MavenError(f"{data}: nothing to classify (no readable record)")
+    clf = state["classifier"]
+    summary: dict[str, Any] = {
+        "n": n,
+        "out": str(out),
+        "predicted": dict(predicted.most_common()),
+        "ood": n_ood,
+        "ood_rules": {_RULES[r]: c for r, c in state["rules"].most_common()},
+        "skipped_files": state["skipped"],
+        "duplicate_ids": duplicates,
+        "reference": clf.reference,
+    }
+    if evaluation is not None:
+        summary.update(_write_evaluation(clf, state["collect"], evaluation))
+    return summary
+
+
+def _write_csv(csv, path: Path, batch):
+    """Append ``batch`` to a CSV, the neighbours flattened to ``neighbour<i>_<field>``;
+    ``csv`` is ``(writer, k)`` after the first batch."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    hits = batch.column("neighbours").to_pylist()
+    k = max([len(h) for h in hits] + [0]) if csv is None else csv[1]
+    table = pa.Table.from_batches([batch]).drop_columns(["neighbours"])
+    hit_type = batch.schema.field("neighbours").type.value_type
+    for j in range(k):
+        for field in hit_type:
+            vals = [h[j][field.name] if j < len(h) else None for h in hits]
+            table = table.append_column(
+                f"neighbour{j + 1}_{field.name}", pa.array(vals, field.type)
+            )
+    if csv is None:
+        csv = (pacsv.CSVWriter(str(path), table.schema), k)
+    csv[0].write_table(table)
+    return csv
+
+
+def _write_evaluation(clf: _Classifier, collect: dict, folder) -> dict:
+    """The labelled evaluation of a run (``{"metrics", "files"}``; empty without labels)."""
+    from maven.evaluation.evaluate import evaluation_metrics, write_evaluation
+
+    if not collect["id"]:
+        return {"metrics": None, "files": {}, "evaluation_dropped": dict(collect["dropped"])}
+    pred = {
+        "id": collect["id"],
+        "true": collect["true"],
+        "labels": clf.labels,
+        "predicted": collect["predicted"],
+        "probabilities": np.concatenate(collect["probabilities"]),
+        "logits": np.concatenate(collect["logits"]),
+    }
+    groups = {k: np.concatenate(v) for k, v in collect["groups"].items()}
+    metrics = evaluation_metrics(clf.model, pred, dict(collect["dropped"]), groups=groups)
+    paths = write_evaluation(metrics, pred, folder, title="maven classify: labelled objects")
+    return {"metrics": metrics, "files": {k: str(v) for k, v in paths.items()}}
+
+
+def ood_summary(summary: dict) -> str | None:
+    """The lower-confidence sentence of a :func:`write_classification` summary, or ``None``
+    when every object is like the training set."""
+    if not summary["ood"]:
+        return None
+    rules = ", ".join(f"{r}: {c}" for r, c in summary["ood_rules"].items())
+    return (
+        f"{summary['ood']} of {summary['n']} objects are unlike the training set ({rules}): "
+        "treat their classes as unreliable (ood = true in the table)"
+    )
