@@ -239,3 +239,12 @@ def test_huge_integers_in_an_osc_spectrum_are_dropped(tmp_path):
     (sn,) = read_supernovae(tmp_path / "x.json")
     assert len(sn.spectra[0]) == 39
     assert sn.skipped["spectrum pixel with non-finite wavelength or flux"] == 1
+
+
+@pytest.mark.parametrize("key", ["photometry", "spectra"])
+def test_osc_photometry_or_spectra_that_are_not_lists(tmp_path, key):
+    event = json.loads(seed("osc"))["SN2099a"]
+    event[key] = 1e300  # iterating it raised TypeError
+    (tmp_path / "x.json").write_text(json.dumps({"SN2099a": event}))
+    with pytest.raises(FormatError, match=f"'{key}' must be a list, got float"):
+        read_supernovae(tmp_path / "x.json")

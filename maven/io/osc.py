@@ -120,6 +120,9 @@ def _read_event(o: dict, path: Path, assumed_mag_err: float | None = None) -> Su
     )
     redshift = _first_float(redshifts, "redshift", skipped)
     ra, dec = _coords(o, path, skipped)
+    for key in ("photometry", "spectra"):
+        if not isinstance(o.get(key) or [], list):
+            raise FormatError(f"{path}: {key!r} must be a list, got {type(o[key]).__name__}")
     lightcurve = _photometry(o.get("photometry") or [], name, meta, skipped, assumed_mag_err)
     spectra = [
         s
