@@ -336,3 +336,19 @@ def test_warm_restart_from_saved_towers_and_heads_is_recorded(tmp_path):
     bigger = _config(tmp_path, model={"preset": "base"}, init_from=str(first / "model"))
     with pytest.raises(ConfigError, match="do not fit"):
         pretrain(TrainingConfig.from_yaml(bigger), tmp_path / "third")
+    # the towers and heads of a checkpoint, copied (what a fresh machine would have committed)
+    import shutil
+
+    from maven.training.trainer import _build, _warm_start
+
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    for name in ("model.safetensors", "model_1.safetensors"):
+        shutil.copy(first / "checkpoints" / "step-000002" / name, committed / name)
+    model, _, heads = _build(TrainingConfig(objectives=objectives))
+    _warm_start(str(committed), model, heads)
+    for module, name in ((model, "model/model.safetensors"), (heads, AUX_HEADS)):
+        saved = load_file(first / name)
+        assert all(torch.equal(v, saved[k]) for k, v in module.state_dict().items()), name
+    with pytest.raises(ConfigError, match="neither a model nor a checkpoint"):
+        _warm_start(str(tmp_path), model, heads)

@@ -88,10 +88,11 @@ class TrainingConfig:
             (:data:`maven.training.objectives.TARGETS`); empty: contrastive only.
         probe: keyword arguments of :func:`maven.evaluation.probe.probe` run on the final
             model (``probe.json`` / ``probe.md`` in the output folder), or ``None`` for none.
-        init_from: a saved model folder (e.g. the last committed towers) whose towers, and the
-            heads of ``auxiliary_heads.safetensors`` beside it, initialise a run that starts
-            at step 0: a warm restart (optimiser and schedule afresh), recorded in
-            ``metrics.jsonl`` and ``training_summary.json``. A checkpoint found by
+        init_from: saved towers that initialise a run starting at step 0: a warm restart
+            (optimiser and schedule afresh), recorded in ``metrics.jsonl`` and
+            ``training_summary.json``. A model folder (heads from ``auxiliary_heads.safetensors``
+            beside it) or a checkpoint folder, or a copy of its ``model.safetensors`` and
+            ``model_1.safetensors`` (the last committed towers). A checkpoint found by
             ``--resume`` takes precedence.
         log_every, eval_every, save_every: in optimiser steps.
         keep_checkpoints: how many recent checkpoints to keep.

@@ -48,7 +48,6 @@ from maven.training.loss import ClipLoss, retrieval_metrics
 from maven.training.objectives import (
     AUX_HEADS,
     AuxiliaryHeads,
-    load_heads,
     record_targets,
     save_heads,
     split_targets,
@@ -165,23 +164,35 @@ def _build(config: TrainingConfig):
 
 
 def _warm_start(folder: str, model, heads) -> None:
-    """Load the towers saved in ``folder`` (and ``auxiliary_heads.safetensors`` beside it, for
-    the heads both have) into ``model`` / ``heads``.
+    """Load saved towers into ``model``, and the heads that ``heads`` also has.
+
+    ``folder`` is a model folder (``config.json``; heads from ``auxiliary_heads.safetensors``
+    beside it, as a run writes them) or a checkpoint folder, or a copy of its
+    ``model.safetensors`` (the towers) and ``model_1.safetensors`` (the heads).
 
     Raises:
-        ConfigError: the saved towers do not fit the run's model.
+        ConfigError: no towers there, or towers that do not fit the run's model.
     """
+    from safetensors.torch import load_file
+
     from maven.models.loading import from_pretrained
 
-    saved, _ = from_pretrained(folder, task="towers")
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        towers = from_pretrained(folder, task="towers")[0].state_dict()
+        saved_heads = folder.parent / AUX_HEADS
+    elif (folder / "model.safetensors").exists():
+        towers = load_file(folder / "model.safetensors")
+        saved_heads = folder / "model_1.safetensors"
+    else:
+        raise ConfigError(f"init_from {folder}: neither a model nor a checkpoint folder")
     try:
-        model.load_state_dict(saved.state_dict())
+        model.load_state_dict(towers)
     except RuntimeError as exc:
         raise ConfigError(f"init_from {folder}: its towers do not fit the model: {exc}") from None
-    beside = Path(folder).parent / AUX_HEADS
-    if heads is not None and beside.exists():
+    if heads is not None and saved_heads.exists():
         mine = heads.state_dict()
-        same = {k: v for k, v in load_heads(beside).state_dict().items() if k in mine}
+        same = {k: v for k, v in load_file(saved_heads).items() if k in mine}
         heads.load_state_dict({**mine, **same})
 
 
