@@ -424,7 +424,7 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
             )
         if pct[i] > NOVELTY_PERCENTILE:
             reasons[i].append(
-                ("novelty", f"novelty percentile {pct[i]:.1f} > {NOVELTY_PERCENTILE:g}")
+                ("novelty", f"novelty percentile {pct[i]:.2f} > {NOVELTY_PERCENTILE:g}")
             )
     probs = np.full((n, len(clf.labels)), np.nan)
     if "logits" in out:

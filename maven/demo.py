@@ -238,28 +238,44 @@ def demo_finetune(sim: Path, out: Path) -> None:
     print(f"report, confusion matrix, reliability and early-classification plots: {out}/evaluation")
 
 
-def demo_shipped(sim: Path, data: Path | None) -> None:
-    """The committed maven-base classifier on the user's data (or, without it, on simulated
-    objects, which are unlike the observed supernovae it was trained on)."""
-    from maven.models.inference import predict
-    from maven.models.loading import from_pretrained
+def demo_shipped(sim: Path, out: Path, data: Path | None) -> None:
+    """The committed maven-base classifier and its reference index on the user's data (or,
+    without it, on simulated objects, which are unlike the observed supernovae it was trained
+    on), with two inputs it should not trust: one detection, and a redshift beyond its
+    training set's."""
+    import dataclasses
 
-    path = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
-    if not (path / "config.json").exists():
+    import pyarrow.parquet as pq
+
+    from maven.classifier import DEFAULT_MODEL, ood_summary, write_classification
+
+    if not (DEFAULT_MODEL / "config.json").exists():
         return
-    _section(f"9. the shipped classifier {path.name} (trained on observed supernovae)")
-    model, processor = from_pretrained(path)
+    _section(f"9. maven classify with the shipped {DEFAULT_MODEL.name} (trained on observed SNe)")
     if data is not None:
         sne = [sn for sn in read_supernovae(data) if sn.lightcurve is not None or sn.spectra][:8]
     else:
         sne = read_dataset(sim.parent / "sim_val")[:5]
         print("(no DATA given: simulated tiny-preset objects, unlike its real training set)")
-    pred = predict(model, processor, sne)
-    for sn, probs in zip(sne, pred["probabilities"], strict=True):
-        top = sorted(zip(pred["labels"], probs, strict=True), key=lambda x: -x[1])[:2]
-        shown = ", ".join(f"{c} {p:.2f}" for c, p in top)
-        print(f"  {sn.id} (type {sn.type}, z={sn.redshift}): {shown}")
-    print(f"(model card with cross-validated per-class performance: {path / 'README.md'})")
+    lc = next(sn for sn in sne if sn.lightcurve is not None)
+    one = lc.lightcurve.select(np.arange(len(lc.lightcurve)) == int(np.argmax(lc.lightcurve.flux)))
+    sne += [
+        Supernova("one-detection", lightcurve=one, redshift=lc.redshift),
+        dataclasses.replace(lc, id="at-z-1.5", redshift=1.5),
+    ]
+    summary = write_classification(sne, out / "classified.parquet", progress=False)
+    for r in pq.read_table(summary["out"]).to_pylist():
+        p = max((v for c, v in r.items() if c.startswith("p_") and v is not None), default=None)
+        shown = "-" if p is None else f"{r['predicted']} {p:.2f}{'?' if r['ood'] else ''}"
+        near = r["neighbours"][0] if r["neighbours"] else None
+        near = f", nearest {near['name']} ({near['type']})" if near else ""
+        z = "?" if r["input_redshift"] is None else f"{r['input_redshift']:.3g}"
+        print(f"  {r['id']} (type {r['type']}, z={z}): {shown}{near}")
+        if r["ood"]:
+            print(f"      unlike the training set: {r['ood_reason']}")
+    print(ood_summary(summary) or "every object is like the training set")
+    print(f"table: {summary['out']} (`maven classify INPUT --out FILE.parquet` does the same)")
+    print(f"(model card with cross-validated per-class performance: {DEFAULT_MODEL / 'README.md'})")
 
 
 def demo_real(data: Path) -> None:
@@ -286,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     demo_pretrain(sim, out, args.steps)
     demo_search(sim, out)
     demo_finetune(sim, out)
-    demo_shipped(sim, args.data)
+    demo_shipped(sim, out, args.data)
     if args.data:
         demo_real(args.data)
     else:
