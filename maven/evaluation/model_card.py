@@ -100,8 +100,8 @@ def _calibration_text(c: dict) -> str:
     return f"Calibration on validation: sigma scale {c.get('redshift_sigma_scale', 1.0):.3f}."
 
 
-def _ms(d: dict | None) -> str:
-    return "-" if not d else f"{d['mean']:.3f} ± {d['std']:.3f}"
+def _ms(d: dict | None, digits: int = 3) -> str:
+    return "-" if not d else f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
 
 
 def _crossval_section(cv: dict) -> list[str]:
@@ -121,7 +121,7 @@ def _crossval_section(cv: dict) -> list[str]:
     ]
     for method, r in cv["methods"].items():
         s = r["mean_std"]
-        row = [method] + [_ms(s.get(k)) for k in keys]
+        row = [method] + [_ms(s.get(k), 3 if task == "classification" else 4) for k in keys]
         if task == "classification":
             e5 = [e for e in s.get("early", []) if e["days"] == 5]
             row.append(_ms(e5[0]["accuracy"]) if e5 else "-")
@@ -155,6 +155,51 @@ def _by_redshift(report: dict, task: str) -> list[str]:
         vals = ["-" if r.get(k) is None else f"{r[k]:.3f}" for k in keys]
         lines.append(f"| {r['bin']} | {r['n']} | " + " | ".join(vals) + " |")
     return lines + [""]
+
+
+def _methods_side_by_side(reports: dict[str, dict], task: str) -> list[str]:
+    """Every method's pooled out-of-fold figures in one table per class (F1) and per
+    redshift bin (macro-F1, or NMAD for redshift), so each baseline sits beside maven."""
+    methods = list(reports)
+    lines: list[str] = []
+    if task == "classification":
+        per = {m: (r.get("classification") or {}).get("per_class", {}) for m, r in reports.items()}
+        classes = list(next((p for p in per.values() if p), {}))
+        if classes:
+            lines += [
+                "F1 per class, every method (pooled out-of-fold predictions):",
+                "",
+                "| class | " + " | ".join(methods) + " |",
+                "|---|" + "---|" * len(methods),
+            ]
+            for c in classes:
+                vals = [per[m].get(c, {}).get("f1") for m in methods]
+                lines.append(
+                    f"| {c} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |"
+                )
+            lines.append("")
+    key = "macro_f1" if task == "classification" else "nmad"
+    rows = {
+        m: {g["bin"]: g for g in r.get("bias_audit", {}).get("groups", {}).get("redshift", [])}
+        for m, r in reports.items()
+    }
+    bins = list(next((b for b in rows.values() if b), {}))
+    if bins:
+        lines += [
+            f"{key} per redshift bin, every method (pooled; objects in brackets):",
+            "",
+            "| redshift | " + " | ".join(methods) + " |",
+            "|---|" + "---|" * len(methods),
+        ]
+        for b in bins:
+            cells = []
+            for m in methods:
+                g = rows[m].get(b)
+                v = None if g is None else g.get(key)
+                cells.append("-" if v is None else f"{v:.3f} ({g['n']})")
+            lines.append(f"| {b} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _frame(config: dict) -> str:
@@ -324,6 +369,12 @@ def write_model_card(
         cv = _load(d / "crossval.json", "cross-validation results")
         crossvals.append(cv)
         tables += _crossval_section(cv)
+        reports = {
+            m: _load(d / m / "metrics.json", "pooled metrics")
+            for m in cv["methods"]
+            if (d / m / "metrics.json").exists()
+        }
+        tables += _methods_side_by_side(reports, cv["task"])
         pooled = d / "maven" / "metrics.json"
         if pooled.exists():
             rep = _load(pooled, "pooled metrics")
