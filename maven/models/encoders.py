@@ -149,8 +149,8 @@ def distance_modulus(z: torch.Tensor) -> torch.Tensor:
     """:func:`maven.data.cosmology.distance_modulus` for a tensor ``z`` (any shape, any
     device; the same table and clamping)."""
     log_z, mu = distance_modulus_table()
-    grid = torch.as_tensor(log_z, dtype=torch.float64, device=z.device)
-    values = torch.as_tensor(mu, dtype=torch.float64, device=z.device)
+    grid = torch.tensor(log_z, dtype=torch.float64, device=z.device)
+    values = torch.tensor(mu, dtype=torch.float64, device=z.device)
     x = torch.log(z.double().clamp(Z_MIN, Z_MAX))
     i = torch.searchsorted(grid, x).clamp(1, grid.numel() - 1)
     w = (x - grid[i - 1]) / (grid[i] - grid[i - 1])
