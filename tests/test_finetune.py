@@ -61,6 +61,9 @@ def test_finetune_writes_a_calibrated_model_that_reloads_exactly(classifier, sim
     }
     assert summary["n_train"] + summary["n_val"] == len(sims)
     assert summary["best"]["epoch"] in (1, 2)
+    z = [sn.redshift for sn in sims if sn.redshift is not None]
+    low, high = summary["redshift_range"]  # read by maven classify's out-of-range rule
+    assert low == 0.0 and min(z) < high <= max(z)
     t = summary["calibration"]["temperature"]
     assert json.loads((out / "config.json").read_text())["calibration_temperature"] == t
     again, proc = from_pretrained(out)

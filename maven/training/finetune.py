@@ -40,7 +40,7 @@ import torch
 from maven.data.types import DEFAULT_CLASSES
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["FinetuneConfig", "copy_config", "finetune", "select_supernovae"]
+__all__ = ["FinetuneConfig", "copy_config", "finetune", "redshift_range", "select_supernovae"]
 
 TASKS = ("classification", "redshift")
 MODALITIES = ("photometry", "spectrum", "both")
@@ -634,6 +634,7 @@ def finetune(
         "n_val": len(val),
         "train_counts": dict(Counter(str(sn.type) for sn in train)),
         "val_counts": dict(Counter(str(sn.type) for sn in val)),
+        "redshift_range": redshift_range(train),
         "dropped": dropped,
         "class_weights": weights,
         "best": best,
@@ -649,6 +650,13 @@ def finetune(
         with open(out / "finetune_log.jsonl", "w") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in log_records)
     return model, processor, summary
+
+
+def redshift_range(records: Sequence) -> list[float] | None:
+    """``[0, the 99.5th percentile]`` of the records' known redshifts (``None`` without any):
+    the training range ``maven classify`` flags redshifts outside of."""
+    z = [sn.redshift for sn in records if sn.redshift is not None]
+    return [0.0, round(float(np.percentile(z, 99.5)), 4)] if z else None
 
 
 def copy_config(config: FinetuneConfig, **changes: Any) -> FinetuneConfig:
