@@ -4,7 +4,8 @@ A dataset is a folder::
 
     DIR/
       part-00000.parquet, part-00001.parquet, ...   one row per supernova
-      maven_dataset.json                            schema version, counts, provenance
+      maven_dataset.json                            schema version, counts, provenance, and
+                                                    per shard: bytes, sha256, rows
 
 Columns (one row per supernova; units as in :mod:`maven.data.records`):
 
