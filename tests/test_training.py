@@ -352,3 +352,12 @@ def test_warm_restart_from_saved_towers_and_heads_is_recorded(tmp_path):
         assert all(torch.equal(v, saved[k]) for k, v in module.state_dict().items()), name
     with pytest.raises(ConfigError, match="neither a model nor a checkpoint"):
         _warm_start(str(tmp_path), model, heads)
+
+
+def test_checkpoints_by_the_clock(tmp_path):
+    cfg = _config(tmp_path, max_steps=3, save_every=100, eval_every=100, save_minutes=1e-9)
+    pretrain(TrainingConfig.from_yaml(cfg), tmp_path / "run")
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step-*"))
+    assert names == ["step-000002", "step-000003"]  # every step is late; two are kept
+    with pytest.raises(ConfigError, match="save_minutes"):
+        TrainingConfig(save_minutes=0)

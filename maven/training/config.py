@@ -95,6 +95,9 @@ class TrainingConfig:
             ``model_1.safetensors`` (the last committed towers). A checkpoint found by
             ``--resume`` takes precedence.
         log_every, eval_every, save_every: in optimiser steps.
+        save_minutes: also checkpoint when this many minutes have passed since the last
+            checkpoint (``None``: by steps only); when checkpoints are taken never changes
+            the results.
         keep_checkpoints: how many recent checkpoints to keep.
         num_workers: data-loader worker processes.
         cpu: force CPU even where an accelerator exists.
@@ -120,6 +123,7 @@ class TrainingConfig:
     log_every: int = 10
     eval_every: int = 50
     save_every: int = 50
+    save_minutes: float | None = None
     keep_checkpoints: int = 2
     num_workers: int = 0
     cpu: bool = False
@@ -147,6 +151,9 @@ class TrainingConfig:
         for name in ("lr", "grad_clip"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        m = self.save_minutes
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0):
+            raise ConfigError(f"save_minutes must be a number > 0 or null, got {m!r}")
         if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, weight_decay and num_workers must be >= 0")
         if self.mixed_precision not in ("no", "bf16", "fp16"):

@@ -381,6 +381,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
     aux_heads = accelerator.unwrap_model(heads) if heads is not None else None
     model.train()
     start_time, seen, running = time.time(), 0, {}
+    last_save = start_time
     bar = tqdm(
         total=config.max_steps,
         initial=step,
@@ -438,8 +439,9 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             _log(accelerator, output_dir, {"step": step, "split": "val", **val})
         if record:
             _log(accelerator, output_dir, record)
-        if step % config.save_every == 0 or step == config.max_steps:
+        if _save_due(accelerator, config, step, last_save):
             _save_checkpoint(accelerator, output_dir, step, config.keep_checkpoints)
+            last_save = time.time()
     bar.close()
     return _finish(accelerator, model, processor, config, output_dir, step, start_time, aux_heads)
 
@@ -455,6 +457,19 @@ def _truncate_metrics(path: Path, step: int) -> None:
         except (ValueError, KeyError, TypeError):  # a line cut by the kill
             continue
     write_text(path, "".join(x + "\n" for x in keep))
+
+
+def _save_due(accelerator, config: TrainingConfig, step: int, last_save: float) -> bool:
+    """Every ``save_every`` steps, at the end, and (with ``save_minutes``) when the main
+    process's clock says so; every process takes the main one's decision."""
+    if step % config.save_every == 0 or step == config.max_steps:
+        return True
+    if not config.save_minutes:
+        return False
+    from accelerate.utils import broadcast
+
+    late = time.time() - last_save >= 60 * config.save_minutes
+    return bool(broadcast(torch.tensor([int(late)], device=accelerator.device)).item())
 
 
 def _log(accelerator, output_dir: Path, record: dict) -> None:
