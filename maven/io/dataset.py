@@ -39,8 +39,8 @@ Integrity: a folder is written complete beside its target and swapped in atomica
 (:mod:`maven.utils.atomic`), so a failed or killed write leaves the previous dataset as it
 was. The manifest records each shard's size, sha256 and row count; every load checks the
 size and sha256 (and that no unlisted shard lies in the folder), and parquet page checksums
-guard single shards. Row values are validated as records are: a null detection flag or a band name that is
-not canonical raises, naming the file, object and field.
+guard single shards. Row values are validated as records are: a null detection flag or a
+band name that is not canonical raises, naming the file, object and field.
 """
 
 from __future__ import annotations
