@@ -51,6 +51,9 @@ METRICS: dict[str, tuple[str, str, dict]] = {
     "r2": ("r_squared", "R^2 of the redshift", {}),
     "nmad": ("nmad", "NMAD of dz / (1 + z)", {}),
     "outlier_fraction": ("outlier_fraction", "outlier fraction (|dz| / (1 + z) > 0.15)", {}),
+    "outlier_fraction_05": ("outlier_fraction", "outlier fraction (|dz| / (1 + z) > 0.05)", {}),
+    "bias": ("bias", "mean dz / (1 + z)", {}),
+    "r2_log1p": ("r_squared", "R^2 of log(1 + z)", {}),
     "abs_outlier_fraction": ("abs_outlier_fraction", "absolute outlier fraction (|dz| > 0.07)", {}),
     "coverage_68": ("coverage_68", "fraction within the predicted 1 sigma", {}),
 }
@@ -59,7 +62,15 @@ NOTES_KEYS = {"datasets", "evaluation_dataset", "tags"}
 
 _HEADLINE = {
     "classification": ("macro_f1", "balanced_accuracy", "accuracy", "ece"),
-    "redshift": ("r2", "nmad", "outlier_fraction", "abs_outlier_fraction", "coverage_68"),
+    "redshift": (
+        "nmad",
+        "outlier_fraction_05",
+        "outlier_fraction",
+        "bias",
+        "r2_log1p",
+        "r2",
+        "coverage_68",
+    ),
 }
 
 
@@ -269,7 +280,7 @@ def card_metadata(
             kind, readable, args = METRICS[key]
             entry = {
                 "type": kind,
-                "name": f"{readable} (mean of {cv['n_folds']} folds; std {stats[key]['std']:.3f})",
+                "name": f"{readable} (mean of {cv['n_folds']} folds; std {stats[key]['std']:.3g})",
                 "value": round(float(stats[key]["mean"]), 4),
             }
             metrics.append({**entry, "args": args} if args else entry)
