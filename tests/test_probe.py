@@ -105,4 +105,7 @@ def test_probe_options_are_checked_before_a_run(tmp_path):
     )
     with pytest.raises(ConfigError, match="probe.real: .* does not exist"):
         pretrain(config, tmp_path / "run")
+    config.probe = {"sim": {"preset": "tiny"}, "novel": ["Ia-91bg"]}  # needs a template
+    with pytest.raises(ConfigError, match="Ia-91bg"):
+        pretrain(config, tmp_path / "run")
     assert not (tmp_path / "run").exists()

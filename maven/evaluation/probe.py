@@ -43,19 +43,39 @@ _NAMES = {"photometry": "light curve", "spectrum": "spectrum", "both": "both"}
 
 def check_probe_options(options: dict, *, paths: bool = False) -> None:
     """Refuse options :func:`probe` does not take, or (with ``paths``) a ``real`` path that
-    does not exist, before a run spends hours and fails at its end.
+    does not exist or simulations it cannot make (e.g. Ia-91bg without a template directory),
+    before a run spends hours and fails at its end.
 
     Raises:
-        ConfigError: unknown options or a missing ``real`` path.
+        ConfigError: unknown options, a missing ``real`` path or an impossible simulation.
     """
     import inspect
 
-    known = set(inspect.signature(probe).parameters) - {"model_dir", "out_dir", "progress"}
+    params = inspect.signature(probe).parameters
+    known = set(params) - {"model_dir", "out_dir", "progress"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f"probe: unknown options {unknown}; known: {sorted(known)}")
-    if paths and options.get("real") is not None and not Path(options["real"]).exists():
+    if not paths:
+        return
+    if options.get("real") is not None and not Path(options["real"]).exists():
         raise ConfigError(f"probe.real: {options['real']} does not exist")
+    from maven.simulate import simulate
+
+    configs = _sim_configs({k: params[k].default for k in known} | options)
+    for config in configs:
+        if config is not None:
+            simulate(0, config=config)  # loads what the classes need, or raises
+
+
+def _sim_configs(options: dict) -> tuple:
+    """(known-class, novel-class or ``None``) simulator configs of probe ``options``."""
+    from maven.training.data import sim_config
+
+    known = sim_config(options["survey"], options["sim"] or {})
+    if not (options["novel"] and options["n_novel"]):
+        return known, None
+    return known, dataclasses.replace(known, classes=tuple(options["novel"]))
 
 
 def _features(emb: dict, modality: str) -> tuple[np.ndarray, np.ndarray]:
@@ -198,13 +218,14 @@ def probe(
     from maven.models.loading import from_pretrained
     from maven.search.embed import embed_supernovae
     from maven.simulate import simulate
-    from maven.training.data import sim_config
     from maven.training.loss import retrieval_metrics
 
     if n_sim < 4 or n_retrieval < 2 or n_novel < 0 or n_folds < 2:
         raise ConfigError("probe needs n_sim >= 4, n_retrieval >= 2, n_novel >= 0, n_folds >= 2")
     model, processor = from_pretrained(model_dir, task="towers")
-    config = sim_config(survey, sim or {})
+    config, novel_config = _sim_configs(
+        {"survey": survey, "sim": sim, "novel": novel, "n_novel": n_novel}
+    )
     records = simulate(n_sim, seed=PROBE_SEED + seed, shard=0, config=config)
 
     def embed(recs):
@@ -240,8 +261,7 @@ def probe(
     table["retrieval"] = {k_: v for k_, v in ret.items() if "mean_rank" not in k_}
     table["retrieval"]["n"] = len(pairs)
     table["novelty_auroc"] = None
-    if novel and n_novel:
-        novel_config = dataclasses.replace(config, classes=tuple(novel))
+    if novel_config is not None:
         novel_emb = embed(simulate(n_novel, seed=PROBE_SEED + seed, shard=1, config=novel_config))
         table["novelty_auroc"] = {m: _novelty(emb, novel_emb, m, half, k) for m in INPUTS}
     result = {
