@@ -146,6 +146,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         "max_steps": args.max_steps,
         "batch_size": args.batch_size,
         "cpu": args.cpu or None,
+        "init_from": args.init_from,
     }
     config = TrainingConfig.from_yaml(args.config, **overrides)
     summary = pretrain(config, args.output_dir, resume=args.resume)
@@ -729,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-steps", type=int, default=None, help="override max_steps")
     pre.add_argument("--batch-size", type=int, default=None, help="override batch_size")
     pre.add_argument("--cpu", action="store_true", help="force CPU")
+    pre.add_argument(
+        "--init-from", default=None, help="warm restart from saved towers (override init_from)"
+    )
     pre.set_defaults(func=_cmd_pretrain)
 
     tok = sub.add_parser(
