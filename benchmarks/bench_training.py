@@ -93,49 +93,50 @@ def main() -> None:
     from maven.simulate import SimConfig, simulate_dataset
     from maven.training.shards import pretokenize
 
-    tmp = Path(tempfile.mkdtemp(prefix="maven-bench-train-"))
-    sim = args.data or simulate_dataset(
-        tmp / "sim",
-        args.n_sim,
-        seed=0,
-        workers=2,
-        shard_size=1000,
-        config=SimConfig(survey=args.survey),
-        progress=False,
-    )
-    start = time.time()
-    shards = pretokenize(sim, tmp / "tok", MavenProcessor(), views=args.views, workers=2)
-    n = json.loads((shards / "shards.json").read_text())["n_objects"]
-    print(
-        f"pretokenize objects={n} views={args.views} workers=2 "
-        f"objects/s={n / (time.time() - start):.0f}"
-    )
-    objectives = {"class": 1.0, "redshift": 1.0, "peak_abs_mag": 0.5, "spectrum_phase": 0.5}
-    for path in args.paths.split(","):
-        config = dict(
-            model={"preset": args.preset},
-            data={
-                "train": str(sim if path == "records" else shards),
-                "val": str(sim),
-                "bucket": args.bucket if path == "bucketed" else 0,
-            },
-            batch_size=args.batch,
-            max_steps=100_000,
-            lr=5e-4,
-            warmup_steps=10,
-            log_every=1,
-            eval_every=100_000,
-            save_every=100_000,
-            cpu=True,
-            objectives=objectives if args.objectives else {},
+    with tempfile.TemporaryDirectory(prefix="maven-bench-train-") as name:
+        tmp = Path(name)
+        sim = args.data or simulate_dataset(
+            tmp / "sim",
+            args.n_sim,
+            seed=0,
+            workers=2,
+            shard_size=1000,
+            config=SimConfig(survey=args.survey),
+            progress=False,
         )
-        wall, cpu, steps = _run(config, tmp / f"run-{path}", args.seconds, args.threads)
+        start = time.time()
+        shards = pretokenize(sim, tmp / "tok", MavenProcessor(), views=args.views, workers=2)
+        n = json.loads((shards / "shards.json").read_text())["n_objects"]
         print(
-            f"train preset={args.preset} path={path} threads={args.threads} batch={args.batch} "
-            f"objectives={args.objectives} steps={steps} samples/s={wall:.1f} "
-            f"per_cpu_s={cpu:.1f} load={os.getloadavg()[0]:.1f}",
-            flush=True,
+            f"pretokenize objects={n} views={args.views} workers=2 "
+            f"objects/s={n / (time.time() - start):.0f}"
         )
+        objectives = {"class": 1.0, "redshift": 1.0, "peak_abs_mag": 0.5, "spectrum_phase": 0.5}
+        for path in args.paths.split(","):
+            config = dict(
+                model={"preset": args.preset},
+                data={
+                    "train": str(sim if path == "records" else shards),
+                    "val": str(sim),
+                    "bucket": args.bucket if path == "bucketed" else 0,
+                },
+                batch_size=args.batch,
+                max_steps=100_000,
+                lr=5e-4,
+                warmup_steps=10,
+                log_every=1,
+                eval_every=100_000,
+                save_every=100_000,
+                cpu=True,
+                objectives=objectives if args.objectives else {},
+            )
+            wall, cpu, steps = _run(config, tmp / f"run-{path}", args.seconds, args.threads)
+            print(
+                f"train preset={args.preset} path={path} threads={args.threads} batch={args.batch} "
+                f"objectives={args.objectives} steps={steps} samples/s={wall:.1f} "
+                f"per_cpu_s={cpu:.1f} load={os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
