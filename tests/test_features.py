@@ -114,8 +114,8 @@ def test_unused_bins_are_nan():
         ("bessell::B", "blue"),
         ("ztf::g", "blue"),
         ("bessell::V", "green"),
-        ("atlas::c", "green"),
-        ("atlas::o", "red"),
+        ("csp::V", "green"),
+        ("des::r", "red"),
         ("sdss::r", "red"),
         ("ztf::i", "nir"),
         ("ps1::z", "nir"),
@@ -152,7 +152,7 @@ def test_sparse_lightcurves_do_not_raise():
     assert _feat(x, "n_det") == 0 and math.isnan(_feat(x, "peak_mag"))
 
     t = np.linspace(0, 30, 8)
-    one_band = LightCurve(T0 + t, ["atlas::o"] * 8, 50 + t, np.full(8, 2.0))
+    one_band = LightCurve(T0 + t, ["des::r"] * 8, 50 + t, np.full(8, 2.0))
     x = lightcurve_features(one_band)
     assert _feat(x, "n_bands") == 1 and _feat(x, "red_n_det") == 8
     assert np.all(np.isnan(x[[FEATURE_NAMES.index(n) for n in FEATURE_NAMES if "colour" in n]]))

@@ -16,7 +16,8 @@ gaia::G BP RP                  speclite ``gaiadr3-*``                           
 galex::FUV NUV                 speclite ``galex-*``                               AB
 des::g r i z Y                 maven ``DES/des_*``                                AB
 ztf::g r i                     maven ``ZTF/ztf_*`` (SNooPy: SVO + atmosphere)     AB
-atlas::c o                     maven ``ATLAS/ATLAS_*`` (SVO)                      AB
+atlas::c o                     ``$MAVEN_TEMPLATE_DIR/filters/atlas/ATLAS_*.dat``  AB
+                               (SVO; not redistributed: absent without it)
 swift::uvw2 uvm2 uvw1 u b v    maven ``Swift/uvot_*`` (SVO)                       Vega
 csp::u g r i B V V3009 V3014   maven ``CSP/csp_*`` (Swope, Stritzinger+11)        AB ugri,
 csp::Y J H (RetroCam/Swope)    maven ``Swope/*``, ``Dupont/*`` (du Pont:          Vega rest
@@ -45,6 +46,7 @@ magnitudes when no instrument is named; everything else needs context.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -160,6 +162,20 @@ def _shipped(relpath: str, energy: bool = False) -> tuple[np.ndarray, np.ndarray
     return wave, trans, f"maven:data/filters/{relpath}"
 
 
+def _template_filter(relpath: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """A curve read from ``$MAVEN_TEMPLATE_DIR/filters/<relpath>`` (Angstrom): for bands whose
+    curves maven may not redistribute."""
+    root = os.environ.get("MAVEN_TEMPLATE_DIR")
+    path = Path(root).expanduser() / "filters" / relpath if root else None
+    if path is None or not path.is_file():
+        raise UnknownBandError(
+            f"this band's curve is not shipped: put it at $MAVEN_TEMPLATE_DIR/filters/{relpath} "
+            f"(MAVEN_TEMPLATE_DIR is {root!r})"
+        )
+    data = np.loadtxt(path, comments="#", usecols=(0, 1))
+    return data[:, 0], data[:, 1], str(path)
+
+
 def _read_shipped(relpath: str) -> np.ndarray:
     with resources.as_file(resources.files("maven.data") / "filters" / relpath) as path:
         return np.loadtxt(path, comments="#", usecols=(0, 1))
@@ -213,7 +229,7 @@ _register("des::Y", _shipped, ("DES/des_Y.dat",), "AB")
 for _b in "gri":
     _register(f"ztf::{_b}", _shipped, (f"ZTF/ztf_{_b}.dat",), "AB")
 for _b in "co":
-    _register(f"atlas::{_b}", _shipped, (f"ATLAS/ATLAS_{_b}.dat",), "AB")
+    _register(f"atlas::{_b}", _template_filter, (f"atlas/ATLAS_{_b}.dat",), "AB")
 for _b in ("uvw2", "uvm2", "uvw1", "u", "b", "v"):
     _register(f"swift::{_b}", _shipped, (f"Swift/uvot_{_b}.dat",), "Vega")
 for _b in "ugri":
