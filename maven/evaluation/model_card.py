@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from maven.errors import MavenError
+from maven.evaluation.crossval import HEADLINE
 from maven.utils.atomic import write_text
 
 __all__ = ["TEMPLATE", "card_metadata", "write_model_card"]
@@ -62,15 +63,7 @@ NOTES_KEYS = {"datasets", "evaluation_dataset", "tags"}
 
 _HEADLINE = {
     "classification": ("macro_f1", "balanced_accuracy", "accuracy", "ece"),
-    "redshift": (
-        "nmad",
-        "outlier_fraction_05",
-        "outlier_fraction",
-        "bias",
-        "r2_log1p",
-        "r2",
-        "coverage_68",
-    ),
+    "redshift": HEADLINE["redshift"],  # the crossval table's redshift columns
 }
 
 
