@@ -25,6 +25,7 @@ def main() -> None:
     import maven
     from maven.data.cosmology import distance_modulus
     from maven.evaluation.features import FEATURE_NAMES, lightcurve_features
+    from maven.models.modeling_maven import PHOTOMETRY_INPUTS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -49,20 +50,7 @@ def main() -> None:
         for i in range(0, len(sne), 256):
             batch = processor(sne[i : i + 256])
             emb.append(
-                model.get_photometry_features(
-                    **{
-                        k: batch[k]
-                        for k in (
-                            "photometry_values",
-                            "photometry_time",
-                            "photometry_wavelength",
-                            "photometry_mask",
-                            "photometry_scale",
-                            "redshift",
-                            "redshift_mask",
-                        )
-                    }
-                ).numpy()
+                model.get_photometry_features(**{k: batch[k] for k in PHOTOMETRY_INPUTS}).numpy()
             )
     emb = np.concatenate(emb)
     z = np.array([sn.redshift for sn in sne])
