@@ -88,7 +88,9 @@ def _cli(*args, env=None):
     return subprocess.Popen(
         [sys.executable, "-m", "maven", "pretrain", *map(str, args)],
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        # one thread: multi-threaded CPU reductions are not always repeatable, and the
+        # resume tests compare runs bit for bit
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
