@@ -38,8 +38,13 @@ def _worker(*args, fsize: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tests.fault_worker", *map(str, args)]
     if fsize is not None:
         cmd += ["--fsize", str(fsize)]
-    return subprocess.Popen(
-        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    return subprocess.Popen(  # one thread: bit-exact comparisons need repeatable CPU reductions
+        cmd,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
