@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -229,7 +228,6 @@ def test_malformed_containers_raise_format_error(tmp_path, data, match):
 
 @pytest.mark.realdata
 def test_real_containers_read_and_match_the_indexes(real_data):
-    start = time.perf_counter()
     index = {
         r["file"]: r
         for r in csv.DictReader((real_data / "index.csv").open())
@@ -278,4 +276,3 @@ def test_real_containers_read_and_match_the_indexes(real_data):
         "spectrum error column equal to the flux (dropped)",
         "spectrum error column implausible (dropped)",
     }, skipped
-    assert time.perf_counter() - start < 60

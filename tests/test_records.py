@@ -115,3 +115,21 @@ def test_supernova_checks_and_type_mapping():
         Supernova("", spectra=[s])
     with pytest.raises(ValidationError, match="spectra"):
         Supernova("t", spectra=["not a spectrum"])
+
+
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        ({"type": 5}, "type"),
+        ({"type_raw": float("nan")}, "type_raw"),
+        ({"source": ["file.csv"]}, "source"),
+        ({"aliases": "PTF11kly"}, "aliases"),
+        ({"aliases": 3}, "aliases"),
+        ({"meta": ["x"]}, "meta"),
+    ],
+)
+def test_supernova_rejects_wrong_types(kw, field):
+    s = Spectrum([4000.0, 5000.0], [1.0, 2.0])
+    with pytest.raises(ValidationError) as err:
+        Supernova("SN-w", spectra=[s], **kw)
+    assert err.value.field == field and err.value.object_id == "SN-w"

@@ -409,6 +409,24 @@ class Supernova:
             raise ValidationError(
                 "has neither a light curve nor a spectrum", object_id=oid, field="lightcurve"
             )
+        for name in ("type_raw", "type", "source"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(
+                    f"must be a string or None, got {type(value).__name__} {value!r}",
+                    object_id=oid,
+                    field=name,
+                )
+        if isinstance(self.aliases, str) or not isinstance(self.aliases, Iterable):
+            raise ValidationError(
+                f"must be a list of names, got {type(self.aliases).__name__}",
+                object_id=oid,
+                field="aliases",
+            )
+        if not isinstance(self.meta, Mapping):
+            raise ValidationError(
+                f"must be a mapping, got {type(self.meta).__name__}", object_id=oid, field="meta"
+            )
         self.redshift = _optional_float(self.redshift, "redshift", oid, -0.01, 20.0)
         self.ra = _optional_float(self.ra, "ra", oid, 0.0, 360.0)
         self.dec = _optional_float(self.dec, "dec", oid, -90.0, 90.0)
