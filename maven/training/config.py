@@ -7,34 +7,20 @@ from pathlib import Path
 
 from maven.errors import ConfigError
 from maven.training.objectives import check_weights
+from maven.utils.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_path,
+    config_from_yaml,
+    fail,
+)
 
-__all__ = ["DataConfig", "TrainingConfig", "config_from_yaml"]
+__all__ = ["DataConfig", "TrainingConfig"]
 
-
-def config_from_yaml(cls, path: str | Path, what: str, overrides: dict):
-    """A dataclass config ``cls`` from a YAML mapping, with ``overrides`` (those not
-    ``None``) replacing its keys.
-
-    Raises:
-        ConfigError: unreadable file, not a mapping, unknown keys or bad values.
-    """
-    import yaml
-
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {what} config {path}: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(cls)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-    try:
-        return cls(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+_CONFIG = "training"
 
 
 @dataclass
@@ -63,6 +49,15 @@ class DataConfig:
     simulate: dict = field(default_factory=dict)
     views: int = 4
     bucket: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("train", "val"):
+            check_path(_CONFIG, f"data.{name}", getattr(self, name), optional=True)
+        check_choice(_CONFIG, "data.survey", self.survey, ("ztf", "lsst"))
+        check_int(_CONFIG, "data.val_size", self.val_size, minimum=1)
+        check_mapping(_CONFIG, "data.simulate", self.simulate)
+        check_int(_CONFIG, "data.views", self.views, minimum=1)
+        check_int(_CONFIG, "data.bucket", self.bucket, minimum=0)
 
 
 @dataclass
@@ -130,11 +125,14 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.data, dict):
-            known = {f.name for f in fields(DataConfig)}
-            unknown = set(self.data) - known
-            if unknown:
-                raise ConfigError(f"data: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+            check_mapping(_CONFIG, "data", self.data, known=[f.name for f in fields(DataConfig)])
             self.data = DataConfig(**self.data)
+        elif not isinstance(self.data, DataConfig):
+            fail(_CONFIG, "data", "a mapping", self.data)
+        check_mapping(_CONFIG, "model", self.model)
+        if "preset" not in self.model:
+            fail(_CONFIG, "model", "a mapping with a 'preset' (tiny, base or large)", self.model)
+        check_mapping(_CONFIG, "processor", self.processor)
         positive = (
             "batch_size",
             "grad_accum_steps",
@@ -145,47 +143,30 @@ class TrainingConfig:
             "keep_checkpoints",
         )
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            check_int(_CONFIG, name, getattr(self, name), minimum=1)
+        for name in ("warmup_steps", "num_workers", "seed"):
+            check_int(_CONFIG, name, getattr(self, name), minimum=0)
         for name in ("lr", "grad_clip"):
-            if not float(getattr(self, name)) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        m = self.save_minutes
-        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or m <= 0):
-            raise ConfigError(f"save_minutes must be a number > 0 or null, got {m!r}")
-        if self.warmup_steps < 0 or self.weight_decay < 0 or self.num_workers < 0:
-            raise ConfigError("warmup_steps, weight_decay and num_workers must be >= 0")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ConfigError(
-                f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}"
-            )
-        if not isinstance(self.model, dict) or "preset" not in self.model:
-            raise ConfigError("model must be a mapping with a 'preset' (tiny, base or large)")
-        if self.data.survey not in ("ztf", "lsst"):
-            raise ConfigError(f"data.survey must be ztf or lsst, got {self.data.survey!r}")
-        views, bucket = self.data.views, self.data.bucket
-        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
-            raise ConfigError(f"data.views must be a positive integer, got {views!r}")
-        if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket < 0:
-            raise ConfigError(f"data.bucket must be an integer >= 0, got {bucket!r}")
+            check_number(_CONFIG, name, getattr(self, name), above=0)
+        check_number(_CONFIG, "weight_decay", self.weight_decay, minimum=0)
+        check_number(_CONFIG, "save_minutes", self.save_minutes, above=0, optional=True)
+        check_choice(_CONFIG, "mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
+        for name in ("augment", "cpu"):
+            check_bool(_CONFIG, name, getattr(self, name))
+        check_path(_CONFIG, "init_from", self.init_from, optional=True)
         self.objectives = check_weights(self.objectives)
-        w = self.contrastive_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
-            raise ConfigError(f"contrastive_weight must be a number >= 0, got {w!r}")
-        if not w and not any(self.objectives.values()):
+        check_number(_CONFIG, "contrastive_weight", self.contrastive_weight, minimum=0)
+        if not self.contrastive_weight and not any(self.objectives.values()):
             raise ConfigError("nothing to train: contrastive_weight 0 and no objectives")
-        if self.probe is not None:
+        if check_mapping(_CONFIG, "probe", self.probe, optional=True) is not None:
             from maven.evaluation.probe import check_probe_options
 
-            if not isinstance(self.probe, dict):
-                raise ConfigError(f"probe must be a mapping of options or null, got {self.probe!r}")
             check_probe_options(self.probe)
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> TrainingConfig:
         """Read a YAML recipe; keyword ``overrides`` replace top-level keys."""
-        return config_from_yaml(cls, path, "training", overrides)
+        return config_from_yaml(cls, path, _CONFIG, overrides)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""

@@ -39,12 +39,23 @@ import torch
 
 from maven.data.types import DEFAULT_CLASSES
 from maven.errors import ConfigError, MavenError
+from maven.utils.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_number,
+    check_path,
+    config_from_yaml,
+    fail,
+)
 
 __all__ = ["FinetuneConfig", "copy_config", "finetune", "redshift_range", "select_supernovae"]
 
 TASKS = ("classification", "redshift")
 MODALITIES = ("photometry", "spectrum", "both")
 MODES = ("full", "linear", "mlp")
+_CONFIG = "fine-tuning"
 
 
 @dataclass
@@ -109,38 +120,31 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         for name, allowed in (("task", TASKS), ("modality", MODALITIES), ("mode", MODES)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+            check_choice(_CONFIG, name, getattr(self, name), allowed)
+        check_path(_CONFIG, "model", self.model, optional=True)
+        check_path(_CONFIG, "preset", self.preset)
         if self.task == "classification" and (
             not isinstance(self.classes, list) or len(set(map(str, self.classes))) < 2
         ):
-            raise ConfigError(f"classes must list at least 2 distinct names, got {self.classes!r}")
+            fail(_CONFIG, "classes", "a list of at least 2 distinct names", self.classes)
         for name in ("epochs", "batch_size", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if self.class_cap is not None and (
-            isinstance(self.class_cap, bool)
-            or not isinstance(self.class_cap, int)
-            or self.class_cap < 1
-        ):
-            raise ConfigError(
-                f"class_cap must be a positive integer or null, got {self.class_cap!r}"
-            )
-        if not isinstance(self.contrastive_steps, int) or self.contrastive_steps < 0:
-            raise ConfigError(f"contrastive_steps must be >= 0, got {self.contrastive_steps!r}")
+            check_int(_CONFIG, name, getattr(self, name), minimum=1)
+        check_int(_CONFIG, "class_cap", self.class_cap, minimum=1, optional=True)
+        for name in ("contrastive_steps", "head_hidden_size", "seed"):
+            check_int(_CONFIG, name, getattr(self, name), minimum=0)
         for name in ("lr", "encoder_lr", "contrastive_lr"):
-            if not float(getattr(self, name)) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not 0 < self.val_fraction < 0.5:
-            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
-        if not 0 <= self.warmup_fraction < 1 or self.balance_power < 0:
-            raise ConfigError("warmup_fraction must be in [0, 1) and balance_power >= 0")
+            check_number(_CONFIG, name, getattr(self, name), above=0)
+        check_number(_CONFIG, "val_fraction", self.val_fraction, above=0, below=0.5)
+        check_number(_CONFIG, "warmup_fraction", self.warmup_fraction, minimum=0, below=1)
+        check_number(_CONFIG, "head_dropout", self.head_dropout, minimum=0, below=1)
+        for name in ("balance_power", "weight_decay"):
+            check_number(_CONFIG, name, getattr(self, name), minimum=0)
+        for name in ("use_redshift_input", "augment", "lightcurve_features", "cpu"):
+            check_bool(_CONFIG, name, getattr(self, name))
+        check_mapping(_CONFIG, "processor", self.processor)
         if self.model is None and self.mode != "full":
             raise ConfigError(f"mode={self.mode!r} probes a pre-trained model: give model")
         lcf = self.lightcurve_features
-        if not isinstance(lcf, bool):
-            raise ConfigError(f"lightcurve_features must be a bool, got {lcf!r}")
         if "lightcurve_features" in self.processor:
             raise ConfigError("give lightcurve_features as a recipe key, not a processor option")
         refusals = {
@@ -160,9 +164,7 @@ class FinetuneConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> FinetuneConfig:
         """Read a YAML recipe; keyword ``overrides`` (not ``None``) replace its keys."""
-        from maven.training.config import config_from_yaml
-
-        return config_from_yaml(cls, path, "fine-tuning", overrides)
+        return config_from_yaml(cls, path, _CONFIG, overrides)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable copy."""

@@ -1,0 +1,72 @@
+"""Bad values in the YAML-driven configs raise ConfigError naming config, field and value."""
+
+import pytest
+import yaml
+
+from maven.errors import ConfigError
+from maven.training.config import TrainingConfig
+from maven.training.finetune import FinetuneConfig
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"batch_size": True}, "training config: batch_size must be a positive integer, got True"),
+        ({"lr": "x"}, "training config: lr must be a finite number > 0, got 'x'"),
+        ({"lr": float("inf")}, "lr must be a finite number"),
+        ({"weight_decay": "0.1"}, "weight_decay"),
+        ({"warmup_steps": 1.5}, "warmup_steps must be an integer >= 0"),
+        ({"seed": "0"}, "seed"),
+        ({"augment": "yes"}, "augment must be a bool"),
+        ({"cpu": 1}, "cpu must be a bool"),
+        ({"model": "tiny"}, "model must be a mapping"),
+        ({"processor": [1]}, "processor must be a mapping"),
+        ({"init_from": 3}, "init_from must be a path or null"),
+        ({"save_minutes": True}, "save_minutes"),
+        ({"data": 3}, "data must be a mapping"),
+        ({"data": {"val_size": 0}}, "data.val_size must be a positive integer"),
+        ({"data": {"survey": "sdss"}}, "data.survey must be one of"),
+        ({"data": {"simulate": "tiny"}}, "data.simulate must be a mapping"),
+        ({"data": {"bucket": True}}, "data.bucket"),
+    ],
+)
+def test_training_config_bad_values(tmp_path, bad, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=match):
+        TrainingConfig.from_yaml(path)
+
+
+def test_training_config_file_errors_name_the_file(tmp_path):
+    (tmp_path / "list.yaml").write_text("[1, 2]\n")
+    with pytest.raises(ConfigError, match="training config .*list.yaml: expected a mapping"):
+        TrainingConfig.from_yaml(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="cannot read training config"):
+        TrainingConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"batch_size": True}, "fine-tuning config: batch_size must be a positive integer"),
+        ({"lr": "x"}, "fine-tuning config: lr must be a finite number > 0, got 'x'"),
+        ({"encoder_lr": None}, "encoder_lr"),
+        ({"val_fraction": "0.1"}, "val_fraction"),
+        ({"warmup_fraction": True}, "warmup_fraction"),
+        ({"head_dropout": 1.0}, r"head_dropout must be a finite number in \[0, 1\)"),
+        ({"head_hidden_size": -1}, "head_hidden_size"),
+        ({"contrastive_steps": True}, "contrastive_steps"),
+        ({"weight_decay": -1}, "weight_decay"),
+        ({"augment": "no"}, "augment must be a bool"),
+        ({"use_redshift_input": 0}, "use_redshift_input must be a bool"),
+        ({"processor": "rest"}, "processor must be a mapping"),
+        ({"task": ["redshift"]}, "task must be one of"),
+        ({"preset": ""}, "preset must be a path"),
+        ({"seed": 0.5}, "seed"),
+    ],
+)
+def test_finetune_config_bad_values(tmp_path, bad, match):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"preset": "tiny", **bad}))
+    with pytest.raises(ConfigError, match=match):
+        FinetuneConfig.from_yaml(path)
