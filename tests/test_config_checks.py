@@ -70,3 +70,40 @@ def test_finetune_config_bad_values(tmp_path, bad, match):
     path.write_text(yaml.safe_dump({"preset": "tiny", **bad}))
     with pytest.raises(ConfigError, match=match):
         FinetuneConfig.from_yaml(path)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"max_tokens": True}, "processor config: max_tokens must be a positive integer, got True"),
+        ({"spectrum_wave_max": float("inf")}, "spectrum_wave_max must be a finite number > 0"),
+        ({"spectrum_wave_min": "3000"}, "spectrum_wave_min"),
+        ({"extra_band_wavelengths": {"x::y": True}}, r"extra_band_wavelengths\['x::y'\]"),
+        ({"extra_band_wavelengths": [5000]}, "extra_band_wavelengths must be a mapping"),
+        ({"aug_max_stretch": 0.6}, r"aug_max_stretch must be a finite number in \[0, 0.5\]"),
+        ({"time_reference": "middle"}, "time_reference must be one of"),
+        ({"no_such_option": 1}, r"processor config: .*unknown keys \['no_such_option'\]"),
+    ],
+)
+def test_processor_options_bad_values(tmp_path, bad, match):
+    from maven.models.processing_maven import MavenProcessor
+    from maven.models.processor_options import ProcessorOptions
+
+    with pytest.raises(ConfigError, match=match):
+        MavenProcessor(**bad)
+    path = tmp_path / "processor.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match=match):
+        ProcessorOptions.from_yaml(path)
+
+
+def test_processor_options_from_yaml_match_the_processor(tmp_path):
+    from maven.models.processing_maven import MavenProcessor
+    from maven.models.processor_options import ProcessorOptions
+
+    path = tmp_path / "processor.yaml"
+    path.write_text("spectrum_frame: rest\nmax_tokens: 128\n")
+    options = ProcessorOptions.from_yaml(path, max_tokens=64)
+    processor = MavenProcessor(spectrum_frame="rest", max_tokens=64)
+    assert processor.options == options and processor.max_tokens == 64
+    assert MavenProcessor(**options.to_dict()).to_dict() == processor.to_dict()

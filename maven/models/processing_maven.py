@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ import numpy as np
 from maven.data.bands import get_band
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import ConfigError, MavenError, UnknownBandError, ValidationError
+from maven.models.processor_options import ProcessorOptions
 
 __all__ = ["MavenProcessor", "PROCESSOR_CONFIG_NAME"]
 
@@ -66,44 +68,16 @@ _CLIP = 1e30  # |normalised spectrum flux| kept by the resampling
 _ERR_RANGE = 1e6  # spectrum errors are kept within this factor of their median
 #: Hub options of :meth:`MavenProcessor.from_pretrained` (see ``resolve_folder``)
 _HUB_OPTIONS = ("revision", "cache_dir", "local_files_only", "token")
-
-_DEFAULTS: dict[str, Any] = {
-    "max_tokens": 256,
-    "time_reference": "peak",
-    "spectrum_wave_min": 3000.0,
-    "spectrum_wave_max": 10000.0,
-    "spectrum_bins": 512,
-    "gap_bins": 4,
-    "spectrum_frame": "observer",
-    "extra_band_wavelengths": {},
-    "lightcurve_features": False,
-    # augmentation strengths (used only with ``augment``)
-    "aug_max_drop_fraction": 0.5,
-    "aug_truncate_probability": 0.3,
-    "aug_noise_probability": 0.5,
-    "aug_max_stretch": 0.05,
-    "aug_hide_redshift_probability": 0.5,
-}
+_OPTION_NAMES = frozenset(f.name for f in fields(ProcessorOptions))
 
 
 class MavenProcessor:
     """Turns :class:`~maven.data.Supernova` records into the model's tensors.
 
     Args:
-        max_tokens: most observations per light curve (see the token budget above).
-        time_reference: ``"peak"`` or ``"first_detection"``.
-        spectrum_wave_min, spectrum_wave_max: grid range, observer-frame Angstrom.
-        spectrum_bins: number of log-spaced bins (a multiple of the model's patch size).
-        gap_bins: empty stretches wider than this many bins are masked, not interpolated.
-        spectrum_frame: ``"observer"`` (default) or ``"rest"``: spectra are resampled at
-            ``wavelength / (1 + z)``, so lines sit in the same bins at any redshift; an
-            object without a redshift then has no usable spectrum (``has_spectrum``
-            False): a rest-frame model is never given an observer-frame spectrum.
-        extra_band_wavelengths: ``{band name: effective wavelength in A}`` for bands outside
-            the registry.
-        lightcurve_features: also return ``photometry_features`` and
-            ``photometry_features_mask`` (see above; added to ``model_input_names``).
-        aug_*: augmentation strengths (only used when ``augment`` is passed).
+        options: the :class:`~maven.models.processor_options.ProcessorOptions` as keywords
+            (``max_tokens``, ``spectrum_frame``, ...), also read back as attributes
+            (``processor.max_tokens``); ``options`` holds the dataclass.
 
     Outputs of :meth:`__call__` (B objects, L = longest light curve in the batch, at most
     ``max_tokens``, N = ``spectrum_bins``), float32 unless stated:
@@ -142,47 +116,10 @@ class MavenProcessor:
         "has_spectrum",
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
-        unknown = sorted(set(kwargs) - set(_DEFAULTS) - {"processor_class"})
-        if unknown:
-            raise ConfigError(f"unknown MavenProcessor options: {unknown}")
-        cfg = {**_DEFAULTS, **{k: v for k, v in kwargs.items() if k != "processor_class"}}
-        self.max_tokens = _int(cfg, "max_tokens", 1)
-        if cfg["time_reference"] not in ("peak", "first_detection"):
-            raise ConfigError(
-                f"time_reference must be 'peak' or 'first_detection', got {cfg['time_reference']!r}"
-            )
-        self.time_reference = cfg["time_reference"]
-        self.spectrum_wave_min = _float(cfg, "spectrum_wave_min")
-        self.spectrum_wave_max = _float(cfg, "spectrum_wave_max")
-        if self.spectrum_wave_max <= self.spectrum_wave_min:
-            raise ConfigError("spectrum_wave_max must exceed spectrum_wave_min")
-        self.spectrum_bins = _int(cfg, "spectrum_bins", 2)
-        if cfg["spectrum_frame"] not in ("observer", "rest"):
-            raise ConfigError(
-                f"spectrum_frame must be 'observer' or 'rest', got {cfg['spectrum_frame']!r}"
-            )
-        self.spectrum_frame = cfg["spectrum_frame"]
-        self.gap_bins = _int(cfg, "gap_bins", 1)
-        extra = cfg["extra_band_wavelengths"]
-        if not isinstance(extra, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and 0 < v < math.inf
-            for k, v in extra.items()
-        ):
-            raise ConfigError("extra_band_wavelengths must map names to finite wavelengths > 0")
-        self.extra_band_wavelengths = {k: float(v) for k, v in extra.items()}
-        if not isinstance(cfg["lightcurve_features"], bool):
-            raise ConfigError(
-                f"lightcurve_features must be a bool, got {cfg['lightcurve_features']!r}"
-            )
-        self.lightcurve_features = cfg["lightcurve_features"]
+    def __init__(self, **options: Any) -> None:
+        self.options = ProcessorOptions.from_dict(options)
         if self.lightcurve_features:  # the instance's list; the class keeps the default one
             self.model_input_names = [*type(self).model_input_names, *_FEATURE_INPUTS]
-        self.aug_max_drop_fraction = _float(cfg, "aug_max_drop_fraction", 0.0, 0.95)
-        self.aug_truncate_probability = _float(cfg, "aug_truncate_probability", 0.0, 1.0)
-        self.aug_noise_probability = _float(cfg, "aug_noise_probability", 0.0, 1.0)
-        self.aug_max_stretch = _float(cfg, "aug_max_stretch", 0.0, 0.5)
-        self.aug_hide_redshift_probability = _float(cfg, "aug_hide_redshift_probability", 0.0, 1.0)
         lo, hi = math.log10(self.spectrum_wave_min), math.log10(self.spectrum_wave_max)
         self._edges = np.linspace(lo, hi, self.spectrum_bins + 1)
         self._centers = 0.5 * (self._edges[1:] + self._edges[:-1])
@@ -190,13 +127,15 @@ class MavenProcessor:
 
     # ------------------------------------------------------------------ persistence
 
+    def __getattr__(self, name: str) -> Any:
+        """An option (``processor.max_tokens``) read from :attr:`options`."""
+        if name in _OPTION_NAMES and "options" in vars(self):
+            return getattr(self.options, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable options (what :meth:`save_pretrained` writes)."""
-        out = {k: getattr(self, k) for k in _DEFAULTS}
-        out["extra_band_wavelengths"] = dict(self.extra_band_wavelengths)
-        if not self.lightcurve_features:  # written only when on: older configs (and the
-            del out["lightcurve_features"]  # processor hash of pre-tokenised sets) unchanged
-        return {"processor_class": type(self).__name__, **out}
+        return {"processor_class": type(self).__name__, **self.options.to_dict()}
 
     def save_pretrained(self, save_directory: str | Path) -> Path:
         """Write ``processor_config.json`` into ``save_directory`` (created); returns its path."""
@@ -587,22 +526,6 @@ def _as_list(x, name: str) -> list:
     if isinstance(x, (str, bytes, LightCurve, Spectrum, Supernova)) or not isinstance(x, Sequence):
         raise MavenError(f"{name} must be a list, got {type(x).__name__}")
     return list(x)
-
-
-def _int(cfg: dict, name: str, minimum: int) -> int:
-    v = cfg[name]
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
-def _float(cfg: dict, name: str, lo: float = 0.0, hi: float = math.inf) -> float:
-    v = cfg[name]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise ConfigError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
-    if name.startswith("spectrum_wave") and v <= 0:
-        raise ConfigError(f"{name} must be > 0, got {v!r}")
-    return float(v)
 
 
 def _budget(band: np.ndarray, max_tokens: int) -> np.ndarray:
