@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from maven import __version__
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 
 __all__ = ["main"]
 
@@ -60,18 +60,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _sim_config(args: argparse.Namespace):
-    import yaml
-
     from maven.simulate import SimConfig
+    from maven.utils.checks import read_yaml
 
-    options = {}
-    if args.config is not None:
-        try:
-            options = yaml.safe_load(args.config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise MavenError(f"cannot read simulation config {args.config}: {exc}") from None
-        if not isinstance(options, dict):
-            raise MavenError(f"{args.config}: expected a mapping")
+    options = {} if args.config is None else read_yaml(args.config, "simulation")
     for key in ("survey", "template_dir", "heldout"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
@@ -258,7 +250,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     model, processor = from_pretrained(args.model)
     if not isinstance(model, MavenHeadModel):
-        raise MavenError(
+        raise ConfigError(
             f"{args.model} holds a {type(model).__name__}, not a fine-tuned head "
             "(give a folder written by maven finetune)"
         )
@@ -485,11 +477,22 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_object(text: str, flag: str) -> dict:
+    """The JSON object given to ``flag``; anything else raises :class:`ConfigError`."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{flag} must be a JSON object, got {text!r}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag} must be a JSON object, got {text!r}")
+    return value
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from maven.search import api
 
     if args.index_command == "build":
-        params = json.loads(args.params) if args.params else None
+        params = _json_object(args.params, "--params") if args.params else None
         manifest = api.build_index(
             args.source,
             args.output,
@@ -513,7 +516,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         )
     else:
         if sum(x is not None for x in (args.id, args.data)) != 1:
-            raise MavenError("give exactly one of --id or --data")
+            raise ConfigError("give exactly one of --id or --data")
         results = api.search(
             args.index,
             ids=args.id,

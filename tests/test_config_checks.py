@@ -107,3 +107,34 @@ def test_processor_options_from_yaml_match_the_processor(tmp_path):
     processor = MavenProcessor(spectrum_frame="rest", max_tokens=64)
     assert processor.options == options and processor.max_tokens == 64
     assert MavenProcessor(**options.to_dict()).to_dict() == processor.to_dict()
+
+
+@pytest.mark.parametrize(
+    "argv, config, match",
+    [
+        (["pretrain", "--output-dir", "{tmp}/out"], "batch_size: true\n", "batch_size"),
+        (["pretrain", "--output-dir", "{tmp}/out"], "lr: x\n", "lr must be a finite number"),
+        (["finetune", "--data", "{tmp}", "--output-dir", "{tmp}/o"], "epochs: 1.5\n", "epochs"),
+        (["simulate", "--n", "1", "--out", "{tmp}/sim"], "[1, 2]\n", "expected a mapping"),
+        (["simulate", "--n", "1", "--out", "{tmp}/sim"], "survey: [1\n", "cannot read simulation"),
+    ],
+)
+def test_cli_config_errors_exit_2(tmp_path, capsys, argv, config, match):
+    import re
+
+    from maven.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    argv = [a.format(tmp=tmp_path) for a in argv] + ["--config", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"maven {argv[0]}: error:") and re.search(match, err)
+
+
+def test_cli_bad_index_params_exit_2(tmp_path, capsys):
+    from maven.cli import main
+
+    argv = ["index", "build", str(tmp_path), "--output", str(tmp_path / "ix"), "--params", "[1"]
+    assert main(argv) == 2
+    assert "--params must be a JSON object" in capsys.readouterr().err
