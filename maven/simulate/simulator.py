@@ -51,6 +51,7 @@ from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
 from maven.errors import ConfigError, MavenError
 from maven.simulate import population as pop
+from maven.simulate.followup import FOLLOWUP, load_followup_stats
 from maven.simulate.host import draw_host, get_host_library
 from maven.simulate.physics import fallback_bank, kilonova_bank, magnetar_bank, tde_bank
 from maven.simulate.sources import ObjectModel, ObjectParams, band_info
@@ -102,7 +103,12 @@ class SimConfig:
     """Simulation settings (validated; bad values raise :class:`ConfigError`).
 
     Attributes:
-        survey: ``"ztf"`` or ``"lsst"``.
+        survey: ``"ztf"``, ``"lsst"`` (cadence surveys: pointing logs, footprints, alert
+            streams) or ``"followup"``: follow-up photometry shaped like the real development
+            set (several telescopes and filter systems, schedule, band mix, SNR at a given
+            magnitude and peak-magnitude selection from the shipped table of
+            :mod:`maven.simulate.followup`; forced-style points with non-detections; no
+            cadence file, so ``cadence`` and ``alert_bands`` do not apply).
         classes: classes to simulate, from :data:`DEFAULT_CLASSES` (the default) and the
             novel classes :data:`NOVEL_CLASSES` ("TDE", "KN", "Ia-91bg"; never simulated
             unless listed, see the module docstring); ``class_weights`` (class -> weight)
@@ -207,8 +213,12 @@ class SimConfig:
         def bad(msg: str) -> None:
             raise ConfigError(f"simulation config: {msg}")
 
-        if self.survey not in SURVEYS:
-            bad(f"survey must be one of {sorted(SURVEYS)}, got {self.survey!r}")
+        if self.survey not in SURVEYS and self.survey != FOLLOWUP:
+            bad(f"survey must be one of {sorted([*SURVEYS, FOLLOWUP])}, got {self.survey!r}")
+        if self.survey == FOLLOWUP and self.photometry == "alert":
+            bad("photometry='alert' needs a survey with an alert stream, not 'followup'")
+        if self.survey == FOLLOWUP and self.alert_bands is not None:
+            bad("alert_bands do not apply to survey 'followup' (its bands come from its table)")
         if not self.classes:
             bad("classes is empty")
         known = DEFAULT_CLASSES + NOVEL_CLASSES
@@ -240,7 +250,7 @@ class SimConfig:
             bad(f"min_detection_gap_days must be in [0, 30] days, got {gap!r}")
         if self.photometry not in _PHOTOMETRY:
             bad(f"photometry must be one of {_PHOTOMETRY}, got {self.photometry!r}")
-        if self.alert_bands is not None:
+        if self.alert_bands is not None and self.survey in SURVEYS:
             known_bands = SURVEYS[self.survey].bands
             wrong = [b for b in self.alert_bands if b not in known_bands]
             if wrong or not self.alert_bands:
@@ -285,13 +295,17 @@ class SimConfig:
 
     @property
     def photometry_mode(self) -> str:
-        """``photometry`` with ``"auto"`` resolved: ``"alert"`` for ZTF, else ``"forced"``."""
+        """``photometry`` with ``"auto"`` resolved: ``"alert"`` for ZTF, else ``"forced"``
+        (``"followup"``: forced-style points, non-detections included)."""
         if self.photometry == "auto":
             return "alert" if self.survey == "ztf" else "forced"
         return self.photometry
 
     def kept_bands(self) -> tuple[str, ...]:
-        """The survey bands a light curve holds (all of them for forced photometry)."""
+        """The survey bands a light curve holds (all of them for forced photometry; the
+        ``"followup"`` stream's bands come from its table: ``()``)."""
+        if self.survey == FOLLOWUP:
+            return ()
         spec = SURVEYS[self.survey]
         if self.photometry_mode != "alert":
             return spec.bands
@@ -447,6 +461,9 @@ def _resolve(config: SimConfig) -> tuple[str | None, TemplateLibrary, Cadence]:
         config.use_templates,
         config.heldout_subtypes,
     )
+    if config.survey == FOLLOWUP:  # no pointing log: the schedule comes from its table
+        load_followup_stats()
+        return (str(tdir) if tdir else None), lib, None
     cad = load_cadence(config.survey, tdir if config.use_templates else None, config.cadence)
     return (str(tdir) if tdir else None), lib, cad
 
@@ -652,6 +669,8 @@ def simulate(
     if over:
         config = replace(config, **over)
     tdir, lib, cad = _resolve(config)
+    if cad is None:
+        return _simulate_followup(n, config, lib, int(seed), int(shard))
     rng = np.random.default_rng([int(seed), int(shard)])
     zs = _z_samplers(config, cad.spec)
     probs = _class_probs(config)
@@ -687,6 +706,130 @@ def simulate(
         )
         cls = None
     return out
+
+
+#: MJD range of the follow-up stream's peak times (archival photometry of all eras)
+FOLLOWUP_MJD_RANGE = (55000.0, 60000.0)
+#: the follow-up stream draws redshifts from min(z_min, this): the real follow-up set holds
+#: objects at z = 0.002-0.005 (its brightest, 13-14 mag, peaks)
+FOLLOWUP_Z_MIN = 0.001
+#: the follow-up stream's draw budget is this many times the cadence streams' (a magnitude-
+#: limited selection of broad luminosity functions keeps ~0.5 % of the draws of II and IIn;
+#: a rejected draw costs ~0.1 ms)
+FOLLOWUP_DRAW_FACTOR = 20
+
+
+def _simulate_followup(
+    n: int, config: SimConfig, lib: TemplateLibrary, seed: int, shard: int
+) -> list[Supernova]:
+    """``simulate`` for ``survey="followup"`` (:mod:`maven.simulate.followup`): the schedule,
+    band set, noise and peak-magnitude selection of each object from the shipped table; the
+    rest (classes, templates, population, spectra, record) as in the cadence streams."""
+    from scipy.special import ndtr
+
+    from maven.simulate.followup import OPTICAL, _wave_eff
+
+    stats = load_followup_stats()
+    rng = np.random.default_rng([seed, shard])
+    sky = np.random.default_rng([seed, shard, 1])
+    depth = config.depth_mag if config.depth_mag is not None else stats.depth()
+    z_min = min(config.z_min, FOLLOWUP_Z_MIN)
+    zs = _z_samplers(replace(config, depth_mag=depth + PREFILTER_MARGIN_MAG, z_min=z_min), None)
+    probs = _class_probs(config)
+    out: list[Supernova] = []
+    draws = 0
+    limit = max(n, 1) * config.max_draws_per_object * _draw_factor(config.classes)
+    limit *= FOLLOWUP_DRAW_FACTOR
+    need = max(config.min_detections, 1)
+    cls = None
+    while len(out) < n:
+        draws += 1
+        if draws > limit:
+            raise MavenError(
+                f"only {len(out)} of {n} follow-up objects were selected after {limit} draws; "
+                "loosen the trigger rule or the redshift range"
+            )
+        if cls is None:
+            cls = config.classes[int(rng.choice(len(probs), p=probs))]
+        grids = lib.by_class[cls]
+        tmpl = grids[pick_template(rng, grids)]
+        # the limit of the survey the object came from, then a redshift it can be seen at
+        m_lim = stats.draw_limit(rng, cls)
+        if config.max_peak_mag is not None:
+            m_lim = min(m_lim, float(config.max_peak_mag))
+        z_hi = pop.z_at_distmod(m_lim + PREFILTER_MARGIN_MAG - _bright_end(cls))
+        p = _draw_params(rng, cls, tmpl, _Truncated(zs[cls], z_hi), FOLLOWUP_MJD_RANGE)
+        ra = float(sky.uniform(0.0, 2.0 * np.pi))
+        dec = float(np.arcsin(sky.uniform(-1.0, 1.0)))
+        # cheap pre-filter (speed only), as in _visits: the brightest the object can be
+        zp1 = 1.0 + p.z
+        peak = p.peak_abs_mag + float(pop.distmod(p.z)) - 2.5 * np.log10(zp1) + 0.3 * p.host_av
+        brightest = peak - 2.5 * np.log10(max(float(np.max(tmpl.envelope)), 1e-6))
+        if brightest - PREFILTER_MARGIN_MAG > m_lim:
+            continue
+        dt, bands = stats.draw_schedule(rng, cls)
+        obj_u = float(rng.standard_normal())
+        model = ObjectModel(tmpl, p)
+        mjd = p.t_peak + dt
+        covered = {b: model.covers(band_info(b)) for b in set(bands.tolist())}
+        phase = model.template_phase(mjd)
+        tp = tmpl.phase
+        keep = np.array([covered[b] for b in bands], dtype=bool)
+        # before a template that starts faint: pre-explosion points (zero flux); before one
+        # that starts bright: dropped. After its last phase: faded (zero flux), as the late
+        # non-detections of real follow-up
+        if tmpl.start_fraction >= 0.05:
+            keep &= phase >= tp[0]
+        if keep.sum() < need:
+            continue
+        mjd, bands = mjd[keep], bands[keep]
+        true = model.bandflux(bands, mjd)
+        err = stats.flux_error(rng, true, obj_u)
+        flux = true if config.noiseless else true + err * rng.standard_normal(true.size)
+        det = flux / err >= config.snr_detect
+        if not passes_trigger(mjd, det, config.min_detections, config.min_detection_gap_days):
+            continue
+        weff = np.array([_wave_eff(b) for b in bands])
+        opt = det & (weff >= OPTICAL[0]) & (weff <= OPTICAL[1])
+        if not opt.any() or AB_ZEROPOINT - 2.5 * np.log10(flux[opt].max()) > m_lim:
+            continue
+        obs = (mjd, bands, flux, err, det)
+        out.append(
+            _record(rng, config, None, model, cls, ra, dec, obs, seed, shard, len(out), draws)
+        )
+        out[-1].meta["selection_limit_mag"] = round(m_lim, 3)
+        out[-1].meta["noise_quantile"] = round(float(ndtr(obj_u)), 4)
+        cls = None
+    return out
+
+
+def _bright_end(cls: str) -> float:
+    """A bound on the brightest peak M_B of a class (LF clipped at 3 sigma; Tripp extremes)."""
+    mean, sig = pop.LUMINOSITY[cls]
+    bright = mean - 3.0 * sig
+    if cls in ("II", "Ibc"):  # subtype luminosity functions (IIL, IIb, Ic-BL)
+        bright = min([bright] + [m - 3.0 * s for m, s in pop.SUBTYPE_LUMINOSITY.values()])
+    return min(bright, -20.8) if cls == "Ia" else bright
+
+
+@dataclass
+class _Truncated:
+    """A :class:`~maven.simulate.population.RedshiftSampler` restricted to ``z <= z_hi``
+    (inverse CDF on the same table: the volumetric shape below ``z_hi`` is unchanged)."""
+
+    base: pop.RedshiftSampler
+    z_hi: float
+
+    def draw(self, rng, size=None):
+        b = self.base
+        u_hi = float(np.interp(min(self.z_hi, b.z_max), b._z, b._cdf))
+        return np.interp(rng.random(size) * u_hi, b._cdf, b._z)
+
+
+def _cadence_name(cad: Cadence | None) -> str:
+    if cad is None:
+        return FOLLOWUP
+    return cad.source if cad.source == "synthetic" else Path(cad.source).name
 
 
 def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard, i, draws):
@@ -753,7 +896,7 @@ def _record(rng, config, cad, model: ObjectModel, cls, ra, dec, obs, seed, shard
         "template_heldout": _is_held(tm, config.heldout_subtypes),
         "novel_class": cls in NOVEL_CLASSES,
         "survey": config.survey,
-        "cadence": cad.source if cad.source == "synthetic" else Path(cad.source).name,
+        "cadence": _cadence_name(cad),
         **{k: v for k, v in p.to_dict().items() if k != "template"},
         "template_t0": float(model.mjd_of(0.0)),  # MJD of template phase 0 (SALT's t0)
         "peak_phase_template": float(model.peak_phase),
@@ -802,8 +945,8 @@ def provenance(config: SimConfig, seed: int) -> dict:
         "templates": lib.sources,
         "heldout_ids": {c: list(v) for c, v in HELDOUT.items()},
         "heldout_subtypes": list(config.heldout_subtypes),
-        "cadence": cad.source,
-        "cadence_visits": cad.n_visits,
+        "cadence": cad.source if cad is not None else FOLLOWUP,
+        "cadence_visits": cad.n_visits if cad is not None else 0,
         "host_galaxies": _host_library(config).provenance() if config.host_light > 0 else None,
     }
 
