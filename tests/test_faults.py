@@ -165,7 +165,7 @@ def test_index_manifest_paths_stay_inside_the_index(tmp_path, name):
 
 
 class _FakeAccelerator:
-    """What ``_save_checkpoint`` uses of an Accelerator, writing two small files."""
+    """What ``save_checkpoint`` uses of an Accelerator, writing two small files."""
 
     is_main_process = True
 
@@ -184,12 +184,12 @@ class _FakeAccelerator:
 
 
 def test_checkpoint_save_failure_keeps_earlier_checkpoints(tmp_path):
-    from maven.training.trainer import _save_checkpoint, latest_checkpoint
+    from maven.training.loop import latest_checkpoint, save_checkpoint
 
     for step in (2, 4):
-        _save_checkpoint(_FakeAccelerator(), tmp_path, step, keep=3)
+        save_checkpoint(_FakeAccelerator(), tmp_path, step, keep=3)
     with pytest.raises(StorageError, match="step-000006: cannot write the checkpoint: .*space"):
-        _save_checkpoint(_FakeAccelerator(fail=True), tmp_path, 6, keep=3)
+        save_checkpoint(_FakeAccelerator(fail=True), tmp_path, 6, keep=3)
     assert latest_checkpoint(tmp_path).name == "step-000004"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "latest",
@@ -199,10 +199,10 @@ def test_checkpoint_save_failure_keeps_earlier_checkpoints(tmp_path):
 
 
 def test_latest_checkpoint_passes_over_damaged_ones_and_says_why(tmp_path):
-    from maven.training.trainer import _save_checkpoint, latest_checkpoint
+    from maven.training.loop import latest_checkpoint, save_checkpoint
 
     for step in (2, 4, 6, 8):
-        _save_checkpoint(_FakeAccelerator(), tmp_path, step, keep=4)
+        save_checkpoint(_FakeAccelerator(), tmp_path, step, keep=4)
     ckpt = tmp_path / "checkpoints"
     (ckpt / "step-000008" / "trainer_state.json").unlink()  # the campaign's first case
     with open(ckpt / "step-000006" / "optimizer.bin", "r+b") as fh:  # one flipped byte

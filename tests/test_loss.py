@@ -8,7 +8,8 @@ import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from maven.training.loss import ClipLoss, retrieval_metrics
+from maven.evaluation.retrieval import retrieval_metrics
+from maven.training.loss import ClipLoss
 
 
 def _numpy_clip_loss(p, s, scale):

@@ -367,6 +367,6 @@ def test_bias_audit_redshift_and_errors():
 
 def test_retrieval_metrics_reexported():
     import maven.evaluation as ev
-    from maven.training.loss import retrieval_metrics
+    from maven.evaluation.retrieval import retrieval_metrics
 
     assert ev.retrieval_metrics is retrieval_metrics

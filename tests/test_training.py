@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 from maven import ConfigError
 from maven.io import write_dataset
 from maven.training.config import TrainingConfig
-from maven.training.trainer import latest_checkpoint, pretrain
+from maven.training.loop import latest_checkpoint
+from maven.training.trainer import pretrain
 
 from .toy import toy_supernovae
 

@@ -9,8 +9,8 @@
   metric by bin (matplotlib Figures, PNG when a path is given).
 * :mod:`~maven.evaluation.report`: ``metrics.json`` + markdown report, bias audit.
 
-Cross-modal retrieval metrics are :func:`maven.training.loss.retrieval_metrics`, re-exported
-here lazily (it needs torch; nothing else in this package does).
+Cross-modal retrieval metrics are :func:`maven.evaluation.retrieval.retrieval_metrics`,
+re-exported here lazily (it needs torch; nothing else in this package does).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "retrieval_metrics":
-        from maven.training.loss import retrieval_metrics
+        from maven.evaluation.retrieval import retrieval_metrics
 
         return retrieval_metrics
     raise AttributeError(f"module 'maven.evaluation' has no attribute {name!r}")

@@ -6,8 +6,8 @@ a clear message otherwise. Results hold only ``int`` / ``float`` / ``str`` / ``N
 / dicts, so ``json.dumps(result, allow_nan=False)`` works; undefined values (e.g. the
 precision of a class never predicted, R² of a constant truth) are ``None``, never NaN.
 
-Retrieval metrics live with the contrastive loss: :func:`maven.training.loss.retrieval_metrics`
-(re-exported as :func:`maven.evaluation.retrieval_metrics`).
+Retrieval metrics: :func:`maven.evaluation.retrieval.retrieval_metrics` (re-exported as
+:func:`maven.evaluation.retrieval_metrics`).
 
 Example:
     >>> m = classification_metrics(["Ia", "II", "Ia"], ["Ia", "Ia", "Ia"], labels=["Ia", "II"])

@@ -215,10 +215,10 @@ def probe(
         ConfigError: sizes too small.
     """
     from maven.data.folds import assign_folds
+    from maven.evaluation.retrieval import retrieval_metrics
     from maven.models.loading import from_pretrained
     from maven.search.embed import embed_supernovae
     from maven.simulate import simulate
-    from maven.training.loss import retrieval_metrics
 
     if n_sim < 4 or n_retrieval < 2 or n_novel < 0 or n_folds < 2:
         raise ConfigError("probe needs n_sim >= 4, n_retrieval >= 2, n_novel >= 0, n_folds >= 2")

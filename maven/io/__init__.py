@@ -5,20 +5,18 @@
 >>> sne.skipped_files                                 # doctest: +SKIP
 [('path/to/folder/notes.pdf', 'format not recognised')]
 
-Formats (guessed from content, or named with ``format=``): see :func:`get_formats`.
+Formats (guessed from content, or named with ``format=``): see :func:`get_formats`
+(:mod:`maven.io.registry`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Iterator
 from pathlib import Path
 
 from maven.data.records import Supernova
 from maven.errors import FormatError, MavenError
-from maven.io.common import read_head
 from maven.io.dataset import (
     SCHEMA,
     is_dataset,
@@ -28,6 +26,7 @@ from maven.io.dataset import (
     write_dataset,
 )
 from maven.io.merge import merge_by_name
+from maven.io.registry import get_formats, guess_format
 
 __all__ = [
     "get_formats",
@@ -41,51 +40,6 @@ __all__ = [
     "load_dataset",
     "SCHEMA",
 ]
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A named format: ``sniff(path, head) -> bool`` and ``read(path) -> list[Supernova]``."""
-
-    name: str
-    sniff: Callable[[Path, str], bool]
-    read: Callable[[Path], list[Supernova]]
-    description: str
-
-
-def _sniff_parquet(path: Path, head: str) -> bool:
-    return path.suffix == ".parquet"
-
-
-@lru_cache(maxsize=1)
-def get_formats() -> dict[str, Reader]:
-    """All readers, in the order tried when guessing (the first whose ``sniff`` says yes)."""
-    from maven.io import (
-        alerts_rubin,
-        alerts_ztf,
-        ascii_spectrum,
-        broker_tables,
-        containers,
-        osc,
-        snana,
-        tables,
-        ztf,
-    )
-
-    readers = [
-        Reader("maven_dataset", _sniff_parquet, read_dataset, "maven parquet dataset shard"),
-        *containers.READERS,
-        Reader(osc.FORMAT, osc.sniff, osc.read, "Open Supernova Catalog JSON"),
-        Reader(ztf.FORMAT_BTS, ztf.sniff_bts, ztf.read_bts, "ZTF BTS CSV (time,mag,magerr,band)"),
-        Reader(ztf.FORMAT_FORCED, ztf.sniff_forced, ztf.read_forced, "ZTF forced photometry"),
-        Reader(alerts_rubin.FORMAT, alerts_rubin.sniff, alerts_rubin.read, "Rubin alert packets"),
-        Reader(alerts_ztf.FORMAT, alerts_ztf.sniff, alerts_ztf.read, "ZTF alert packets (Avro)"),
-        *(Reader(t.name, t.sniff, t.read, t.description) for t in broker_tables.LAYOUTS),
-        Reader(tables.FORMAT, tables.sniff, tables.read, "sncosmo-style table (ECSV/FITS/CSV)"),
-        Reader(snana.FORMAT, snana.sniff, snana.read, "SNANA text light curve"),
-        Reader(ascii_spectrum.FORMAT, ascii_spectrum.sniff, ascii_spectrum.read, "ASCII spectrum"),
-    ]
-    return {r.name: r for r in readers}
 
 
 #: Files that describe data rather than hold it; a folder read passes over them silently.
@@ -117,20 +71,6 @@ class SupernovaList(list):
         self.skipped_files: list[tuple[str, str]] = list(skipped_files or [])
         self.formats: dict[str, int] = dict(formats or {})
         self.joined: dict[str, int] = dict(joined or {})
-
-
-def guess_format(path: str | Path) -> str:
-    """The name of the format that reads ``path``.
-
-    Raises:
-        FormatError: no reader recognises the file.
-    """
-    path = Path(path)
-    head = "" if path.suffix == ".parquet" else read_head(path)
-    for reader in get_formats().values():
-        if reader.sniff(path, head):
-            return reader.name
-    raise FormatError(f"{path}: format not recognised (known: {', '.join(get_formats())})")
 
 
 def iter_files(folder: str | Path) -> Iterator[Path]:

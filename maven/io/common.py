@@ -11,15 +11,18 @@ import gzip
 import json
 import re
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from maven.data.records import LightCurve, Spectrum
+from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, ValidationError
 
 __all__ = [
+    "Reader",
     "MAX_TEXT_BYTES",
     "read_text",
     "read_head",
@@ -33,6 +36,16 @@ __all__ = [
     "optional_float",
     "angle_degrees",
 ]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A named format: ``sniff(path, head) -> bool`` and ``read(path) -> list[Supernova]``."""
+
+    name: str
+    sniff: Callable[[Path, str], bool]
+    read: Callable[[Path], list[Supernova]]
+    description: str
 
 
 #: most bytes a text input may hold (after decompression); larger ones are refused, so a

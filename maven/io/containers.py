@@ -29,9 +29,9 @@ import numpy as np
 
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import FormatError, ValidationError
-from maven.io import Reader
 from maven.io.ascii_spectrum import parse_ascii_spectrum
 from maven.io.common import (
+    Reader,
     angle_degrees,
     build_lightcurve,
     count,

@@ -1,5 +1,6 @@
-"""Contrastive pre-training and fine-tuning: one accelerate loop for CPU, GPUs and nodes."""
+"""Contrastive pre-training and fine-tuning: one accelerate loop (:mod:`maven.training.loop`)
+for CPU, GPUs and nodes."""
 
-from maven.training.loss import ClipLoss, retrieval_metrics
+from maven.training.loss import ClipLoss
 
-__all__ = ["ClipLoss", "retrieval_metrics"]
+__all__ = ["ClipLoss"]

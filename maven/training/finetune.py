@@ -20,6 +20,9 @@ Class imbalance: loss weights ``N / (K n_k)`` raised to ``balance_power`` (1 = s
 (``val_fraction``) chooses the epoch (best validation macro-F1, or NLL for redshift), fits
 the calibration temperature (classification) or the sigma scale (redshift), and nothing
 else: test data are never seen here.
+
+Both stages step through the accelerate loop of :mod:`maven.training.loop` (the device,
+``accelerate launch --mixed_precision``, several processes: each takes the whole batch).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import torch
 
 from maven.data.types import DEFAULT_CLASSES
 from maven.errors import ConfigError, MavenError
+from maven.training.loop import Loop, make_accelerator
 from maven.utils.checks import (
     check_bool,
     check_choice,
@@ -290,8 +294,9 @@ def _schedule(optimizer, total: int, warmup_fraction: float):
     return get_cosine_schedule_with_warmup(optimizer, int(warmup_fraction * total), total)
 
 
-def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, log) -> None:
-    """CLIP-style fine-tuning of both towers on the training pairs."""
+def _contrastive(model, processor, pairs: list, config: FinetuneConfig, accelerator, log) -> None:
+    """CLIP-style fine-tuning of both towers on the training pairs (every process takes the
+    whole batch, so its negatives are not gathered)."""
     from tqdm.auto import tqdm
 
     from maven.training.loss import ClipLoss
@@ -303,6 +308,7 @@ def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, 
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=config.contrastive_lr, weight_decay=0.05)
     scheduler = _schedule(optimizer, config.contrastive_steps, config.warmup_fraction)
+    loop = Loop(accelerator, [maven], optimizer, scheduler, params, 1.0)
     loss_fn = ClipLoss(gather_distributed=False)
     bs = min(config.batch_size, len(pairs))
     maven.train()
@@ -312,16 +318,14 @@ def _contrastive(model, processor, pairs: list, config: FinetuneConfig, device, 
         batch, ok = _with_input(None, processor([pairs[i] for i in idx], augment=rng), None)
         if ok is None or len(ok) < 2:
             continue
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out = maven(**batch)
-        loss = loss_fn(out.photometry_embeds, out.spectrum_embeds, maven.logit_scale.exp())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+        with loop.accumulate():
+            out = loop.modules[0](**batch)
+            loss = loss_fn(out.photometry_embeds, out.spectrum_embeds, maven.logit_scale.exp())
+            loop.update(loss)
         if step % 10 == 0 or step == config.contrastive_steps - 1:
             log({"stage": "contrastive", "step": step, "loss": loss.item()})
+    loop.finish()
     for p, r in zip(params, saved, strict=True):
         p.requires_grad_(r)
 
@@ -425,11 +429,12 @@ def _head_module(model):
     return model.classifier if hasattr(model, "classifier") else model.regressor
 
 
-def _train_epochs(model, processor, train, val, config, device, log) -> dict:
-    """Head training with early stopping; returns the best epoch's validation record."""
+def _train_epochs(model, processor, train, val, config, accelerator, log) -> dict:
+    """Head training with early stopping; returns the best epoch's validation record. A
+    frozen encoder's probe trains the head alone, on embeddings computed once."""
     from tqdm.auto import tqdm
 
-    task = config.task
+    task, device = config.task, accelerator.device
     y_train, y_val = _targets(model, train, task), _targets(model, val, task)
     frozen = config.mode != "full"
     x_val = None
@@ -448,6 +453,8 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
     )
     steps_per_epoch = len(_epoch_batches(train, config, 0))
     scheduler = _schedule(optimizer, steps_per_epoch * config.epochs, config.warmup_fraction)
+    loop = Loop(accelerator, [head if frozen else model], optimizer, scheduler, trainable, 1.0)
+    trained = loop.modules[0]
     best, best_state, bad = None, None, 0
     for epoch in range(config.epochs):
         model.train()
@@ -456,21 +463,19 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
         for s, idx in enumerate(bar):
             y = y_train[idx]
-            if frozen:
-                feats = x_train[idx]
-                out = _head_output(model, head(feats), feats)
-            else:
+            if not frozen:
                 rng = np.random.default_rng([config.seed, 13, epoch, s]) if config.augment else None
                 batch, y = _with_input(model, processor([train[i] for i in idx], augment=rng), y)
                 if y is None:
                     continue
-                out = model(**{k: v.to(device) for k, v in batch.items()})
-            loss = _loss(model, out, y.to(device), task)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
+            with loop.accumulate():
+                if frozen:
+                    feats = x_train[idx]
+                    out = _head_output(model, trained(feats), feats)
+                else:
+                    out = trained(**{k: v.to(device) for k, v in batch.items()})
+                loss = _loss(model, out, y.to(device), task)
+                loop.update(loss)
             losses.append(loss.item())
         score, metrics = _validation_score(model, processor, val, y_val, task, device, x_val)
         record = {"stage": "head", "epoch": epoch + 1, "train_loss": float(np.mean(losses))}
@@ -483,6 +488,7 @@ def _train_epochs(model, processor, train, val, config, device, log) -> dict:
             bad += 1
             if bad >= config.patience:
                 break
+    loop.finish()
     model.load_state_dict(best_state)
     return best[1]
 
@@ -587,14 +593,15 @@ def finetune(
     from maven.models.inference import usable
 
     start = time.time()
+    accelerator = make_accelerator(cpu=config.cpu)
+    device = accelerator.device
     torch.manual_seed(config.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() and not config.cpu else "cpu")
     records, dropped = select_supernovae(supernovae, config)
     log_records: list[dict] = []
 
     def log(record: dict) -> None:
         log_records.append(record)
-        if not progress:
+        if not progress or not accelerator.is_local_main_process:
             return
         from tqdm.auto import tqdm
 
@@ -626,8 +633,8 @@ def finetune(
         pairs = [sn for sn in train if sn.lightcurve is not None and sn.spectra]
         if len(pairs) < 2:
             raise MavenError("contrastive_steps > 0 needs light-curve + spectrum pairs")
-        _contrastive(model, processor, pairs, config, device, log)
-    best = _train_epochs(model, processor, train, val, config, device, log)
+        _contrastive(model, processor, pairs, config, accelerator, log)
+    best = _train_epochs(model, processor, train, val, config, accelerator, log)
     calibration = _calibrate(model, processor, val, config, device, counts)
     model.eval()
     summary = {
@@ -644,7 +651,7 @@ def finetune(
         "wall_time_s": time.time() - start,
         "device": str(device),
     }
-    if output_dir is not None:
+    if output_dir is not None and accelerator.is_main_process:
         out = Path(output_dir)
         model.save_pretrained(out)
         processor.save_pretrained(out)

@@ -1,6 +1,6 @@
-"""The accelerate training loop shared by pre-training (and, later, fine-tuning).
+"""Contrastive pre-training (with auxiliary objectives) on the loop of :mod:`maven.training.loop`.
 
-One loop for CPU, one GPU, many GPUs and several nodes: launch it plainly, with
+One run for CPU, one GPU, many GPUs and several nodes: launch it plainly, with
 ``accelerate launch -m maven pretrain ...`` or with ``torchrun``. Contrastive negatives are
 gathered across processes (:class:`maven.training.loss.ClipLoss`), so the batch is global.
 
@@ -16,26 +16,21 @@ Output directory::
       training_curves.png         loss and retrieval curves
       probe.json, probe.md        maven probe of the final model (when ``probe`` is set)
 
-A checkpoint is written to ``step-N.tmp``, its files' sizes and sha256 recorded in its
-``trainer_state.json``, and swapped in atomically (:mod:`maven.utils.atomic`); ``latest`` is
-replaced after it. ``resume`` takes the newest checkpoint that passes those checks (saying
-which it passed over, and refusing to start afresh when none does) and keeps
-``metrics.jsonl`` up to its step. A resumed run equals an uninterrupted one bit for bit when
-both use the same number of torch threads (CPU kernels sum in another order otherwise).
+Checkpoints and resuming: :mod:`maven.training.loop`; a resumed run keeps ``metrics.jsonl``
+up to its step.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from maven.errors import ConfigError, MavenError, StorageError
+from maven.errors import ConfigError, MavenError
+from maven.evaluation.retrieval import retrieval_metrics
 from maven.training.config import TrainingConfig
 from maven.training.data import (
     RecordSource,
@@ -44,7 +39,8 @@ from maven.training.data import (
     has_pair,
     sim_config,
 )
-from maven.training.loss import ClipLoss, retrieval_metrics
+from maven.training.loop import Loop, make_accelerator
+from maven.training.loss import ClipLoss
 from maven.training.objectives import (
     AUX_HEADS,
     AuxiliaryHeads,
@@ -54,97 +50,11 @@ from maven.training.objectives import (
 )
 from maven.training.shards import MANIFEST as SHARDS_MANIFEST
 from maven.training.shards import ShardSource
-from maven.utils.atomic import checksums, replace_directory, storage_error, verify_files, write_text
+from maven.utils.atomic import write_text
 
-__all__ = ["pretrain", "evaluate_pairs", "latest_checkpoint"]
+__all__ = ["pretrain", "evaluate_pairs"]
 
 LOGIT_SCALE_MAX = math.log(100.0)
-
-
-def _checkpoint_step(path: Path) -> int:
-    """The step of a complete checkpoint folder: its ``trainer_state.json`` names the step
-    and the size and sha256 of every file (older checkpoints: the step only).
-
-    Raises:
-        StorageError: what is missing or damaged.
-    """
-    try:
-        state = json.loads((path / "trainer_state.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise StorageError(f"{path.name}: no readable trainer_state.json ({exc})") from None
-    step = state.get("step") if isinstance(state, dict) else None
-    if not isinstance(step, int) or isinstance(step, bool) or path.name != f"step-{step:06d}":
-        raise StorageError(f"{path.name}: trainer_state.json names step {step!r}")
-    if "files" in state:
-        verify_files(path, state["files"])
-    return step
-
-
-def latest_checkpoint(output_dir: str | Path, *, rejected: list | None = None) -> Path | None:
-    """The newest complete checkpoint folder (highest step that passes its checks), or
-    ``None``. The ``latest`` pointer is not trusted: every ``step-N`` folder is considered,
-    newest first; why each newer one was passed over is appended to ``rejected`` (if given),
-    as is a ``latest`` that names another folder."""
-    ckpt_dir = Path(output_dir) / "checkpoints"
-    found = sorted(
-        (int(m.group(1)), p)
-        for p in (ckpt_dir.glob("step-*") if ckpt_dir.is_dir() else [])
-        if (m := re.fullmatch(r"step-(\d+)", p.name)) and p.is_dir()
-    )
-    notes = [] if rejected is None else rejected
-    chosen = None
-    for _, path in reversed(found):
-        try:
-            _checkpoint_step(path)
-        except StorageError as exc:
-            notes.append(str(exc))
-            continue
-        chosen = path
-        break
-    pointer = ckpt_dir / "latest"
-    named = pointer.read_text().strip() if pointer.is_file() else None
-    if named is not None and named != getattr(chosen, "name", None):
-        where = "missing" if not (ckpt_dir / named).is_dir() else "not usable"
-        notes.append(f"'latest' names {named}, which is {where}")
-    return chosen
-
-
-def _save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None:
-    """Write ``checkpoints/step-N`` complete beside itself, checksum it and swap it in
-    (:mod:`maven.utils.atomic`); then point ``latest`` at it and drop all but ``keep``.
-
-    Raises:
-        StorageError: the state cannot be written (disk full); earlier checkpoints are intact.
-    """
-    ckpt_dir = output_dir / "checkpoints"
-    final = ckpt_dir / f"step-{step:06d}"
-    tmp = ckpt_dir / f"step-{step:06d}.tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    try:
-        accelerator.save_state(str(tmp))
-    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StorageError(f"{final}: cannot write the checkpoint: {exc}") from None
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        names = sorted(str(f.relative_to(tmp)) for f in tmp.rglob("*") if f.is_file())
-        try:
-            state = {
-                "step": step,
-                "torch_threads": torch.get_num_threads(),
-                "files": checksums(tmp, names),
-            }
-        except OSError as exc:
-            raise storage_error(tmp, exc, "read back") from None
-        write_text(tmp / "trainer_state.json", json.dumps(state, indent=1))
-        replace_directory(tmp, final)
-        write_text(ckpt_dir / "latest", final.name)
-        done = sorted(p for p in ckpt_dir.glob("step-*") if re.fullmatch(r"step-\d+", p.name))
-        for old in done[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
 
 
 def _build(config: TrainingConfig):
@@ -296,18 +206,15 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         resume: continue from the newest complete checkpoint in ``output_dir`` (exactly: the
             same data order and the same random state); start afresh if there is none.
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     output_dir = Path(output_dir)
-    accelerator = Accelerator(
+    accelerator = make_accelerator(
         cpu=config.cpu,
         mixed_precision=config.mixed_precision,
-        gradient_accumulation_steps=config.grad_accum_steps,
-        # one scheduler step per optimiser step, whatever the number of processes
-        step_scheduler_with_optimizer=False,
+        grad_accum_steps=config.grad_accum_steps,
     )
     if config.probe is not None:  # fail now, not after the run
         from maven.evaluation.probe import check_probe_options
@@ -320,39 +227,17 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     # the towers first: a checkpoint's model.safetensors stays the MavenModel's
-    *trained, optimizer, scheduler = accelerator.prepare(*trained, optimizer, scheduler)
-    model, heads = trained[0], (trained[1] if heads is not None else None)
+    loop = Loop(accelerator, trained, optimizer, scheduler, params, config.grad_clip)
+    model, heads = loop.modules[0], (loop.modules[1] if heads is not None else None)
     source = _source(config, processor)
     val_records = _validation_records(config)
     loss_fn = ClipLoss()
 
-    step = 0
-    passed_over: list[str] = []
-    ckpt = latest_checkpoint(output_dir, rejected=passed_over) if resume else None
-    for why in passed_over:
-        accelerator.print(f"resume: passed over {why}")
-    if ckpt is not None:
-        accelerator.load_state(str(ckpt))
-        step = _checkpoint_step(ckpt)
-        accelerator.print(f"resumed from {ckpt} at step {step}")
-        threads = json.loads((ckpt / "trainer_state.json").read_text()).get("torch_threads")
-        if threads not in (None, torch.get_num_threads()):  # CPU kernels sum in another order
-            accelerator.print(
-                f"resume: the checkpoint was written with {threads} torch threads, this run has "
-                f"{torch.get_num_threads()}: results will differ in the last bits, not exactly "
-                "equal a run without the interruption (set OMP_NUM_THREADS to match)"
-            )
-        if accelerator.is_main_process:
+    step = loop.resume(output_dir) if resume else 0
+    if accelerator.is_main_process:
+        if step:
             _truncate_metrics(output_dir / "metrics.jsonl", step)
-    elif resume and passed_over:
-        raise StorageError(
-            f"{output_dir}: --resume found no usable checkpoint ({'; '.join(passed_over)}); "
-            "remove the checkpoints folder to start afresh"
-        )
-    else:
-        if resume:
-            accelerator.print(f"resume: no checkpoint in {output_dir}; starting at step 0")
-        if accelerator.is_main_process:
+        else:
             output_dir.mkdir(parents=True, exist_ok=True)
             (output_dir / "metrics.jsonl").write_text("")
     accelerator.wait_for_everyone()
@@ -391,7 +276,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
     for batch in loader:
         batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         inputs, targets = split_targets(batch)
-        with accelerator.accumulate(*trained):
+        with loop.accumulate():
             out = model(**inputs)
             clip = loss_fn(out.photometry_embeds, out.spectrum_embeds, unwrapped.logit_scale.exp())
             loss = config.contrastive_weight * clip  # times 0 still reaches logit_scale (DDP)
@@ -399,13 +284,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             if heads is not None:
                 parts = heads(*_tower_inputs(out, inputs), targets)
                 loss = loss + aux_heads.total(parts)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
-            if accelerator.sync_gradients:
-                scheduler.step()
-            optimizer.zero_grad()
+            synced = loop.update(loss)
         one = torch.ones((), device=loss.device)
         terms = {"loss": (loss, one), "contrastive_loss": (clip, one), **parts}
         values = torch.stack(
@@ -415,7 +294,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
             prev = running.get(key, (0.0, 0.0))
             running[key] = (prev[0] + total, prev[1] + n)  # interval means: sums and counts
         seen += config.batch_size * accelerator.num_processes
-        if not accelerator.sync_gradients:
+        if not synced:
             continue
         with torch.no_grad():
             unwrapped.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
@@ -428,7 +307,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
                 "step": step,
                 "split": "train",
                 **{k: total / max(n, 1) for k, (total, n) in running.items()},
-                "lr": scheduler.get_last_lr()[0],
+                "lr": loop.scheduler.get_last_lr()[0],
                 "logit_scale": float(unwrapped.logit_scale.detach().exp()),
                 "samples_per_s": seen / max(elapsed, 1e-9),
             }
@@ -440,7 +319,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         if record:
             _log(accelerator, output_dir, record)
         if _save_due(accelerator, config, step, last_save):
-            _save_checkpoint(accelerator, output_dir, step, config.keep_checkpoints)
+            loop.save(output_dir, step, config.keep_checkpoints)
             last_save = time.time()
     bar.close()
     return _finish(accelerator, model, processor, config, output_dir, step, start_time, aux_heads)
