@@ -9,9 +9,11 @@ importances show which features give the simulation away.
 
 Feature definitions (identical for both sets; :func:`lightcurve_features`,
 :func:`spectrum_features`). Only photometry in the survey's bands is used (ZTF: ``ztf::g``,
-``ztf::r``, ``ztf::i``); a *detection* is a point with ``detected`` true **and**
-``flux / flux_err >= 5`` (the simulator's trigger threshold), so that alert photometry,
-forced photometry and simulations are cut the same way.
+``ztf::r``, ``ztf::i``); ``survey="followup"`` uses every band, with per object the optical band
+with the most detections at 5400-7200 A as the reference (``r``) band and at 4000-5400 A as the
+blue (``g``) one, for follow-up photometry from many telescopes; a *detection* is a point
+with ``detected`` true **and** ``flux / flux_err >= 5`` (the simulator's trigger threshold), so
+that alert photometry, forced photometry and simulations are cut the same way.
 
 * ``peak_mag``: AB magnitude of the brightest detection in the reference band (``r``); no
   smooth fit, so it is biased bright by noise in the same way for both sets.
@@ -126,12 +128,33 @@ def _say(progress: bool, msg: str) -> None:
 # --------------------------------------------------------------------------- features
 
 
-def _survey_bands(survey: str) -> tuple[str, ...]:
+#: ``survey="followup"``: every band; reference and blue bands per object by wavelength (A)
+FOLLOWUP_REF_WAVE = (5400.0, 7200.0)
+FOLLOWUP_BLUE_WAVE = (4000.0, 5400.0)
+
+
+def _survey_bands(survey: str) -> tuple[str, ...] | None:
+    """The survey's bands, or ``None`` for ``"followup"`` (every band)."""
+    from maven.simulate.followup import FOLLOWUP
     from maven.simulate.survey import SURVEYS
 
+    if survey == FOLLOWUP:
+        return None
     if survey not in SURVEYS:
-        raise MavenError(f"unknown survey {survey!r}; known: {sorted(SURVEYS)}")
+        raise MavenError(f"unknown survey {survey!r}; known: {sorted([*SURVEYS, FOLLOWUP])}")
     return tuple(SURVEYS[survey].bands)
+
+
+def _busiest_band(b: np.ndarray, det: np.ndarray, wave: tuple[float, float]) -> str | None:
+    """The band with the most detections among those with effective wavelength in ``wave``."""
+    from maven.simulate.followup import _wave_eff
+
+    names, counts = np.unique(b[det], return_counts=True)
+    best, most = None, 0
+    for n, c in zip(names.tolist(), counts.tolist(), strict=True):
+        if wave[0] <= _wave_eff(n) < wave[1] and c > most:
+            best, most = n, c
+    return best
 
 
 def _nan_lc() -> dict[str, float]:
@@ -142,16 +165,21 @@ def lightcurve_features(sn: Supernova, survey: str = "ztf") -> dict[str, float] 
     """Light-curve features of one object (module docstring), or ``None`` when it has no
     photometry in the survey's bands. Features that cannot be measured are NaN."""
     bands = _survey_bands(survey)
-    ref, blue = f"{survey}::r", f"{survey}::g"
     lc = sn.lightcurve
-    if lc is None:
+    if lc is None or lc.time.size == 0:
         return None
-    keep = np.isin(lc.band, bands)
+    keep = np.isin(lc.band, bands) if bands is not None else np.ones(lc.time.size, dtype=bool)
     if not keep.any():
         return None
     t, b, f, e = lc.time[keep], lc.band[keep], lc.flux[keep], lc.flux_err[keep]
-    snr = f / e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = f / e
     det = lc.detected[keep] & (snr >= SNR_DETECT)
+    if bands is None:  # follow-up photometry: the busiest red and blue optical bands
+        ref = _busiest_band(b, det, FOLLOWUP_REF_WAVE)
+        blue = _busiest_band(b, det, FOLLOWUP_BLUE_WAVE)
+    else:
+        ref, blue = f"{survey}::r", f"{survey}::g"
     out = _nan_lc()
     out["n_points"] = float(t.size)
     out["n_detections"] = float(det.sum())
@@ -550,7 +578,8 @@ def realism_report(
         sim_path, real_path: a file or folder :func:`maven.io.read_supernovae` reads (a parquet
             dataset folder, a real-data tree), or an already-loaded list of Supernova.
         out_dir: where the report goes (created).
-        survey: whose bands the light-curve features use (``"ztf"`` or ``"lsst"``).
+        survey: whose bands the light-curve features use (``"ztf"``, ``"lsst"``, or
+            ``"followup"``: every band, reference bands chosen per object; module docstring).
         progress: progress messages on stderr.
         seed: subsampling and cross-validation seed.
         min_objects: a class needs this many objects in each set to be compared.
