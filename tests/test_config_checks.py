@@ -138,3 +138,22 @@ def test_cli_bad_index_params_exit_2(tmp_path, capsys):
     argv = ["index", "build", str(tmp_path), "--output", str(tmp_path / "ix"), "--params", "[1"]
     assert main(argv) == 2
     assert "--params must be a JSON object" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("rules: 3\n", "type mapping config: rules must be a list of"),
+        ("rules: [['ia.*', Ia]]\nclasses: Ia\n", "classes must be a list"),
+        ("rules: [['ia.*', Ia]]\nother: 1\n", "other must be a class name"),
+        ("rules: []\nrulez: []\n", r"unknown keys \['rulez'\]"),
+        ("classes: [Ia]\n", "rules must be"),
+    ],
+)
+def test_type_mapping_yaml_bad_values(tmp_path, text, match):
+    from maven.data.types import TypeMapping
+
+    path = tmp_path / "types.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        TypeMapping.from_yaml(path)

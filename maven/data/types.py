@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maven.errors import ConfigError
+from maven.utils.checks import check_keys, fail, read_yaml
 
 __all__ = ["DEFAULT_CLASSES", "DEFAULT_RULES", "TypeMapping", "map_type", "normalise_type"]
 
@@ -119,19 +120,18 @@ class TypeMapping:
     @classmethod
     def from_yaml(cls, path: str | Path) -> TypeMapping:
         """Load ``{classes: [...], rules: [[regex, class], ...], other: str}`` from YAML."""
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read type mapping {path}: {exc}") from None
-        if not isinstance(data, dict) or "rules" not in data:
-            raise ConfigError(f"{path}: expected a mapping with a 'rules' list")
-        return cls(
-            rules=[tuple(r) for r in data["rules"]],
-            classes=tuple(data.get("classes", DEFAULT_CLASSES)),
-            other=data.get("other", OTHER),
-        )
+        data = read_yaml(path, "type mapping")
+        check_keys("type mapping", data, ("classes", "rules", "other"), str(path))
+        rules = data.get("rules")
+        if not isinstance(rules, list) or not all(isinstance(r, list) for r in rules):
+            fail("type mapping", "rules", "a list of [regex, class] pairs", rules)
+        classes = data.get("classes", list(DEFAULT_CLASSES))
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            fail("type mapping", "classes", "a list of class names", classes)
+        other = data.get("other", OTHER)
+        if not isinstance(other, str):
+            fail("type mapping", "other", "a class name", other)
+        return cls(rules=[tuple(r) for r in rules], classes=tuple(classes), other=other)
 
 
 _DEFAULT = TypeMapping()
