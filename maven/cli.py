@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="simulate supernovae into a parquet dataset")
     sim.add_argument("--n", type=int, required=True, help="number of supernovae")
     sim.add_argument("--out", type=Path, required=True, help="output dataset folder")
-    sim.add_argument("--survey", choices=["ztf", "lsst"], default=None)
+    sim.add_argument("--survey", choices=["ztf", "lsst", "followup"], default=None)
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--workers", type=int, default=1, help="parallel processes")
     sim.add_argument("--shard-size", type=int, default=1000, help="objects per shard")
@@ -666,7 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--sim", required=True, help="simulated dataset (or any readable data)")
     rep.add_argument("--real", required=True, help="real data (any readable data)")
     rep.add_argument("--out", type=Path, default=Path("realism_report"), help="report folder")
-    rep.add_argument("--survey", choices=["ztf", "lsst"], default="ztf")
+    rep.add_argument("--survey", choices=["ztf", "lsst", "followup"], default="ztf")
     rep.add_argument(
         "--max-peak-mag",
         type=float,
