@@ -40,7 +40,7 @@ import time
 import faiss
 import numpy as np
 
-from maven.search.index import EmbeddingIndex, exact_knn, normalize
+from maven.search import EmbeddingIndex, exact_knn, normalize
 
 
 def rss_gb() -> float:

@@ -19,7 +19,14 @@ from __future__ import annotations
 import importlib
 
 from maven._auto import register_when_used
-from maven.errors import ConfigError, FormatError, MavenError, UnknownBandError, ValidationError
+from maven.errors import (
+    ConfigError,
+    FormatError,
+    IndexFormatError,
+    MavenError,
+    UnknownBandError,
+    ValidationError,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -47,6 +54,7 @@ _LAZY = {
 __all__ = [
     "ConfigError",
     "FormatError",
+    "IndexFormatError",
     "MavenError",
     "UnknownBandError",
     "ValidationError",

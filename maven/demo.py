@@ -151,7 +151,7 @@ def demo_simulate(out: Path, n: int) -> Path:
 
 def demo_pretrain(sim: Path, out: Path, steps: int) -> None:
     """A few contrastive steps of the tiny model, with validation retrieval against chance."""
-    from maven.models import MavenModel
+    from maven.models.loading import from_pretrained
     from maven.training.config import TrainingConfig
     from maven.training.trainer import pretrain
 
@@ -176,10 +176,10 @@ def demo_pretrain(sim: Path, out: Path, steps: int) -> None:
         f"light curve -> spectrum top-1 {val['phot2spec_top1']:.3f} (chance {1 / n:.3f}), "
         f"top-10 {val['phot2spec_top10']:.3f} (chance {min(1, 10 / n):.3f})"
     )
-    model = MavenModel.from_pretrained(out / "pretrain" / "model")
+    model, _ = from_pretrained(out / "pretrain" / "model")
     n_params = sum(p.numel() for p in model.parameters())
     print(
-        f"reloaded with from_pretrained: {n_params} parameters; curves: "
+        f"reloaded with maven.from_pretrained: {n_params} parameters; curves: "
         f"{out / 'pretrain' / 'training_curves.png'}"
     )
     print("(a tiny model for seconds is a smoke test, not a useful embedding: see pretrain/)")

@@ -9,6 +9,7 @@ __all__ = [
     "FormatError",
     "ConfigError",
     "StorageError",
+    "IndexFormatError",
 ]
 
 
@@ -51,3 +52,8 @@ class ConfigError(MavenError, ValueError):
 class StorageError(MavenError, OSError):
     """A file or folder that cannot be written, locked or read back intact (disk full, no
     permission, another process writing it, a checkpoint or shard that fails its checksum)."""
+
+
+class IndexFormatError(MavenError):
+    """An embedding index that is missing, truncated, corrupted, foreign or built with another
+    model, or that cannot be written."""

@@ -256,7 +256,7 @@ def test_shipped_reference_matches_the_shipped_weights():
         pytest.skip("no shipped reference index")
     size = sum(f.stat().st_size for f in ref.iterdir())
     assert size < 8e6
-    # refused (IndexError_) when the weights changed without `maven index build` again
+    # refused (IndexFormatError) when the weights changed without `maven index build` again
     index = EmbeddingIndex.load(ref, model_hash=model_hash(WEIGHTS))
     assert index.count("photometry") > 1000 and index.count("spectrum") > 1000
     assert set(index.calibration) == {"photometry", "spectrum"}

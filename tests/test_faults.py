@@ -23,10 +23,10 @@ import torch
 
 from maven import FormatError, MavenError, ValidationError
 from maven.data.records import LightCurve, Spectrum, Supernova
-from maven.errors import StorageError
+from maven.errors import IndexFormatError, StorageError
 from maven.io import read_dataset, write_dataset
 from maven.models import MavenConfig, MavenModel, MavenProcessor
-from maven.search.index import EmbeddingIndex, IndexError_
+from maven.search import EmbeddingIndex
 
 from . import fault_worker
 from .fuzzing import toy_supernova
@@ -106,7 +106,7 @@ def test_full_disk_keeps_the_previous_version(tmp_path, what):
     assert p.wait(timeout=120) == 3
     err = p.stderr.read()
     assert "File too large" in err and str(out) in err
-    assert ("StorageError" if what == "dataset" else "IndexError_") in err
+    assert ("StorageError" if what == "dataset" else "IndexFormatError") in err
     assert check(out) == "old-0"
     assert sorted(x.name for x in tmp_path.iterdir()) == [f".{what}.lock", what]
 
@@ -125,7 +125,7 @@ def test_concurrent_writers_take_turns(tmp_path, what):
             try:
                 check(out)  # a reader sees a complete version, or a clear error
                 reads += 1
-            except (FormatError, IndexError_) as exc:
+            except (FormatError, IndexFormatError) as exc:
                 assert "replaced" in str(exc) or "missing" in str(exc), exc
         time.sleep(0.01)
     for w in writers:
@@ -157,7 +157,7 @@ def test_index_manifest_paths_stay_inside_the_index(tmp_path, name):
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["files"][name] = {"bytes": 5, "sha256": "0" * 64}
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexError_, match="a path outside the folder"):
+    with pytest.raises(IndexFormatError, match="a path outside the folder"):
         EmbeddingIndex.load(path)
 
 
@@ -334,7 +334,7 @@ def test_embed_refuses_non_finite_embeddings_naming_objects():
     model = MavenModel(MavenConfig.from_preset("tiny"))
     sne = [_bad_spectrum_record(), toy_supernova(1)]
     emb = embed_supernovae(model, MavenProcessor(), sne, progress=False)
-    assert all(np.isfinite(emb[m]).all() for m in ("photometry", "spectrum"))
+    assert all(np.isfinite(emb.vectors[m]).all() for m in ("photometry", "spectrum"))
     with pytest.raises(MavenError, match=r"non-finite photometry embeddings.*SNbad"):
         embed_supernovae(_nan_model(model), MavenProcessor(), sne, progress=False)
 

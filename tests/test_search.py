@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from maven import MavenError
+from maven import IndexFormatError, MavenError
 from maven.search import (
     EmbeddingIndex,
-    IndexError_,
     calibrate,
     exact_knn,
     novelty_scores,
@@ -208,7 +207,7 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     _, path = _saved(tmp_path)
     f = path / "photometry.faiss"
     f.write_bytes(f.read_bytes()[:-100])
-    with pytest.raises(IndexError_, match="truncated"):
+    with pytest.raises(IndexFormatError, match="truncated"):
         EmbeddingIndex.load(path)
 
 
@@ -218,39 +217,39 @@ def test_corrupted_file_is_a_clear_error(tmp_path):
     data = bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0xFF
     f.write_bytes(bytes(data))
-    with pytest.raises(IndexError_, match="checksum"):
+    with pytest.raises(IndexFormatError, match="checksum"):
         EmbeddingIndex.load(path)
 
 
 def test_missing_foreign_and_mismatched_indexes(tmp_path):
     idx, path = _saved(tmp_path)
-    with pytest.raises(IndexError_, match="no such index"):
+    with pytest.raises(IndexFormatError, match="no such index"):
         EmbeddingIndex.load(tmp_path / "nothing")
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "index.faiss").write_bytes(b"\0" * 64)
-    with pytest.raises(IndexError_, match="not a maven index"):
+    with pytest.raises(IndexFormatError, match="not a maven index"):
         EmbeddingIndex.load(tmp_path / "foreign")
     (tmp_path / "foreign" / "manifest.json").write_text('{"format": "other"}')
-    with pytest.raises(IndexError_, match="not a maven index"):
+    with pytest.raises(IndexFormatError, match="not a maven index"):
         EmbeddingIndex.load(tmp_path / "foreign")
     (tmp_path / "foreign" / "manifest.json").write_text("{not json")
-    with pytest.raises(IndexError_, match="unreadable manifest"):
+    with pytest.raises(IndexFormatError, match="unreadable manifest"):
         EmbeddingIndex.load(tmp_path / "foreign")
     # a file swapped in from another index: the checksum no longer matches
     other = EmbeddingIndex(DIM)
     other.add(clustered(7, seed=4), meta(7), modality="photometry")
     other.save(tmp_path / "other")
     (path / "photometry.faiss").write_bytes((tmp_path / "other" / "photometry.faiss").read_bytes())
-    with pytest.raises(IndexError_, match="photometry.faiss"):
+    with pytest.raises(IndexFormatError, match="photometry.faiss"):
         EmbeddingIndex.load(path)
     # an index built with another model
     idx.save(path)
-    with pytest.raises(IndexError_, match="requested model"):
+    with pytest.raises(IndexFormatError, match="requested model"):
         EmbeddingIndex.load(path, model_hash="sha256:m2")
     loaded = EmbeddingIndex.load(path, model_hash="sha256:m1")
-    with pytest.raises(IndexError_, match="another model"):
+    with pytest.raises(IndexFormatError, match="another model"):
         loaded.search(np.ones(DIM), 3, modality="photometry", model_hash="sha256:m2")
-    with pytest.raises(IndexError_, match="another model"):
+    with pytest.raises(IndexFormatError, match="another model"):
         loaded.add(np.ones((1, DIM)), meta(1), modality="photometry", model_hash="sha256:m2")
 
 
@@ -264,7 +263,7 @@ def test_failed_save_keeps_the_previous_index(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(faiss, "write_index", broken)
-    with pytest.raises(IndexError_, match="disk full"):
+    with pytest.raises(IndexFormatError, match="disk full"):
         idx.save(path)
     assert EmbeddingIndex.load(path).count() == 100
     assert sorted(p.name for p in tmp_path.iterdir()) == [".index.lock", "index"]

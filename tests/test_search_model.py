@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from maven.data.records import Supernova
+from maven.errors import IndexFormatError
 from maven.models import MavenConfig, MavenModel, MavenProcessor
 from maven.search import (
     EmbeddingIndex,
-    IndexError_,
+    Embeddings,
     build_index,
     embed_dataset,
     embed_supernovae,
     index_info,
     model_hash,
     novelty_table,
-    read_embeddings,
     search,
 )
 
@@ -81,21 +81,25 @@ def test_embed_supernovae_sorted_batches_keep_input_order(trained):
     model, proc, _, sne = trained
     items = _varied(sne)
     emb = embed_supernovae(model, proc, items, batch_size=5, progress=False)
-    assert emb["ids"] == [sn.id for sn in items]
-    assert emb["has_photometry"].tolist() == [True] * N + [False, True]
-    assert emb["has_spectrum"].tolist() == [True] * N + [True, False]
+    assert emb.ids == [sn.id for sn in items]
+    assert emb.has["photometry"].tolist() == [True] * N + [False, True]
+    assert emb.has["spectrum"].tolist() == [True] * N + [True, False]
     assert model.training  # mode restored
-    norms = np.linalg.norm(emb["photometry"][:N], axis=1)
+    norms = np.linalg.norm(emb.vectors["photometry"][:N], axis=1)
     np.testing.assert_allclose(norms, 1, atol=1e-5)
-    assert not emb["photometry"][N].any()
+    assert not emb.vectors["photometry"][N].any()
     with torch.no_grad():
         model.eval()
         for i in (0, 7, N - 1):
             out = model(**proc([items[i]]))
-            np.testing.assert_allclose(emb["photometry"][i], out.photometry_embeds[0], atol=2e-5)
-            np.testing.assert_allclose(emb["spectrum"][i], out.spectrum_embeds[0], atol=2e-5)
+            np.testing.assert_allclose(
+                emb.vectors["photometry"][i], out.photometry_embeds[0], atol=2e-5
+            )
+            np.testing.assert_allclose(
+                emb.vectors["spectrum"][i], out.spectrum_embeds[0], atol=2e-5
+            )
         model.train()
-    assert emb["metadata"][3] == {
+    assert emb.metadata[3] == {
         "id": "toy3",
         "aliases": ["AT3"],
         "type": "Ia",
@@ -109,10 +113,10 @@ def test_pipeline_and_cross_modal_retrieval_beats_chance(trained, tmp_path):
     items = [*sne, *_varied(sne)[N:]]  # the training objects plus one-modality objects
     summary = embed_dataset(folder, items, tmp_path / "emb.parquet", progress=False)
     assert summary["count"] == N + 2 and summary["model_hash"] == model_hash(model)
-    emb = read_embeddings(tmp_path / "emb.parquet")
+    emb = Embeddings.from_parquet(tmp_path / "emb.parquet")
     direct = embed_supernovae(model, proc, items, progress=False)
-    np.testing.assert_allclose(emb["photometry"], direct["photometry"], atol=2e-5)
-    assert emb["model_hash"] == summary["model_hash"]
+    np.testing.assert_allclose(emb.vectors["photometry"], direct.vectors["photometry"], atol=2e-5)
+    assert emb.model_hash == summary["model_hash"]
 
     manifest = build_index(tmp_path / "emb.parquet", tmp_path / "index", novelty_k=5)
     assert manifest["counts"] == {"photometry": N + 1, "spectrum": N + 1}
@@ -151,9 +155,9 @@ def test_pipeline_and_cross_modal_retrieval_beats_chance(trained, tmp_path):
     # ... but not with another model
     other = tmp_path / "other_model"
     MavenModel(MavenConfig.from_preset("tiny")).save_pretrained(other)
-    with pytest.raises(IndexError_, match="model"):
+    with pytest.raises(IndexFormatError, match="model"):
         search(tmp_path / "index", data=items[:2], model=other, k=1)
-    with pytest.raises(IndexError_, match="model"):
+    with pytest.raises(IndexFormatError, match="model"):
         EmbeddingIndex.load(tmp_path / "index", model_hash=model_hash(other))
 
     # novelty of new objects, embedded with the model; a table on disk

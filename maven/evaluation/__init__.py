@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from maven.evaluation.calibration import (
-    apply_temperature,
     expected_calibration_error,
     fit_temperature,
     reliability_diagram_data,
@@ -37,6 +36,7 @@ from maven.evaluation.plots import (
     plot_reliability_diagram,
 )
 from maven.evaluation.report import bias_audit, jsonable, write_report
+from maven.utils.arrays import apply_temperature
 
 __all__ = [
     "NMAD_FACTOR",

@@ -18,26 +18,9 @@ from typing import Any
 import numpy as np
 
 from maven.errors import MavenError
-from maven.evaluation.metrics import _to_numpy, as_1d, check_probabilities
+from maven.utils.arrays import as_1d, check_logits, check_probabilities, log_softmax
 
-__all__ = [
-    "apply_temperature",
-    "expected_calibration_error",
-    "fit_temperature",
-    "log_softmax",
-    "nll",
-    "reliability_diagram_data",
-]
-
-
-def _logits(logits: Any) -> np.ndarray:
-    arr = _to_numpy(logits, "logits")
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < 2:
-        raise MavenError(f"logits must be a (N, K >= 2) array, got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise MavenError("logits must be finite")
-    return arr
+__all__ = ["expected_calibration_error", "fit_temperature", "nll", "reliability_diagram_data"]
 
 
 def _targets(y_true: Any, n: int, k: int) -> np.ndarray:
@@ -51,27 +34,11 @@ def _targets(y_true: Any, n: int, k: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable log-softmax over the last axis."""
-    m = logits.max(axis=-1, keepdims=True)
-    z = logits - m
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def nll(logits: Any, y_true: Any, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``softmax(logits / temperature)``."""
-    lg = _logits(logits)
+    lg = check_logits(logits)
     y = _targets(y_true, *lg.shape)
     return float(-log_softmax(lg / temperature)[np.arange(len(y)), y].mean())
-
-
-def apply_temperature(logits: Any, temperature: float) -> np.ndarray:
-    """``softmax(logits / temperature)``, (N, K) float64 probabilities."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)) or (
-        temperature <= 0
-    ):
-        raise MavenError(f"temperature must be a finite number > 0, got {temperature!r}")
-    return np.exp(log_softmax(_logits(logits) / float(temperature)))
 
 
 def fit_temperature(
@@ -92,7 +59,7 @@ def fit_temperature(
     """
     from scipy.optimize import minimize_scalar
 
-    lg = _logits(logits)
+    lg = check_logits(logits)
     y = _targets(y_true, *lg.shape)
     lo, hi = bounds
     if not 0 < lo < hi:

@@ -28,7 +28,7 @@ import numpy as np
 
 from maven.data.photometry import flux_to_mag
 from maven.errors import MavenError
-from maven.evaluation.calibration import apply_temperature
+from maven.utils.arrays import apply_temperature
 
 __all__ = [
     "EARLY_DAYS",

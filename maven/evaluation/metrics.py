@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from maven.errors import MavenError
+from maven.evaluation.calibration import expected_calibration_error
+from maven.utils.arrays import as_1d, as_float_1d, check_probabilities, check_same_length
 
 __all__ = [
     "NMAD_FACTOR",
@@ -39,54 +41,6 @@ __all__ = [
 
 #: 1 / Phi^-1(3/4): makes the median absolute deviation a consistent estimator of sigma.
 NMAD_FACTOR = 1.4826
-
-
-# ---------------------------------------------------------------------- input checks
-
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if x is None:
-        raise MavenError(f"{name} is required")
-    if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise MavenError(f"{name} cannot be read as an array: {exc}") from None
-    return arr
-
-
-def as_1d(x: Any, name: str) -> np.ndarray:
-    """A non-empty 1-D array (a scalar or a ragged input raises :class:`MavenError`)."""
-    arr = _to_numpy(x, name)
-    if arr.ndim != 1:
-        raise MavenError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.size == 0:
-        raise MavenError(f"{name} is empty")
-    return arr
-
-
-def as_float_1d(x: Any, name: str) -> np.ndarray:
-    """A non-empty 1-D float64 array of finite values."""
-    arr = as_1d(x, name)
-    try:
-        arr = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        raise MavenError(f"{name} must be numeric, got dtype {arr.dtype}") from None
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise MavenError(
-            f"{name} has {int(bad.sum())} non-finite value(s), first at index {int(bad.argmax())}"
-        )
-    return arr
-
-
-def check_same_length(**arrays: np.ndarray) -> int:
-    """Raise :class:`MavenError` unless all arrays have the same length; return it."""
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise MavenError(f"length mismatch: {lengths}")
-    return next(iter(lengths.values()))
 
 
 def _fmt(x: float | np.floating | None) -> float | None:
@@ -251,8 +205,6 @@ def classification_metrics(
             raise MavenError(
                 f"probabilities must have shape (N, K) = ({len(t)}, {k}), got {probs.shape}"
             )
-        from maven.evaluation.calibration import expected_calibration_error
-
         p_true = probs[np.arange(len(t)), ti]
         onehot = np.eye(k)[ti]
         out["log_loss"] = float(-np.mean(np.log(np.clip(p_true, 1e-15, 1.0))))
@@ -264,19 +216,6 @@ def classification_metrics(
 def _confusion(ti: np.ndarray, pi: np.ndarray, labels: list) -> dict[str, Any]:
     k = len(labels)
     return confusion_matrix(ti, pi, labels=list(range(k))) | {"labels": [str(x) for x in labels]}
-
-
-def check_probabilities(probabilities: Any, name: str = "probabilities") -> np.ndarray:
-    """An (N, K) float array of finite, non-negative rows summing to 1 (within 1e-3)."""
-    probs = _to_numpy(probabilities, name)
-    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
-        raise MavenError(f"{name} must be a non-empty (N, K) array, got shape {probs.shape}")
-    probs = probs.astype(np.float64)
-    if not np.isfinite(probs).all() or (probs < 0).any():
-        raise MavenError(f"{name} must be finite and >= 0")
-    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
-        raise MavenError(f"{name} rows must sum to 1 (softmax the logits first)")
-    return probs
 
 
 # ---------------------------------------------------------------------- redshift

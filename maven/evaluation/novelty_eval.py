@@ -33,7 +33,7 @@ __all__ = ["embedding_novelty", "heldout_novelty", "knn_novelty", "simulated_nov
 
 def knn_novelty(queries: np.ndarray, reference: np.ndarray, k: int = 10) -> np.ndarray:
     """Mean cosine distance of each query to its ``k`` nearest reference vectors."""
-    from maven.search.index import exact_knn, normalize
+    from maven.search.vectors import exact_knn, normalize
 
     q, ref = normalize(queries), normalize(reference)
     sims, _ = exact_knn(q, ref, min(k, len(ref)))
@@ -157,10 +157,10 @@ def embedding_novelty(
     parts = ("photometry", "spectrum") if modality == "both" else (modality,)
 
     def emb(records):
-        out = embed_supernovae(model, processor, list(records), progress=progress)
-        has = np.logical_and.reduce([out[f"has_{m}"] for m in parts])
-        vectors = np.concatenate([out[m][has] for m in parts], axis=1)
-        return vectors, [sn for sn, h in zip(records, has, strict=True) if h]
+        vectors, has = embed_supernovae(
+            model, processor, list(records), progress=progress
+        ).concatenated(parts)
+        return vectors[has], [sn for sn, h in zip(records, has, strict=True) if h]
 
     ref, _ = emb(reference)
     q_known, _ = emb(known)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from maven.errors import MavenError
-from maven.evaluation.metrics import as_float_1d, check_same_length
+from maven.utils.arrays import as_float_1d, check_same_length
 
 __all__ = [
     "plot_confusion_matrix",

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from maven.errors import ConfigError, MavenError
+from maven.search.embeddings import Embeddings
 
 __all__ = ["PROBE_SEED", "check_probe_options", "linear_probe", "probe", "probe_markdown"]
 
@@ -78,11 +79,9 @@ def _sim_configs(options: dict) -> tuple:
     return known, dataclasses.replace(known, classes=tuple(options["novel"]))
 
 
-def _features(emb: dict, modality: str) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, rows that have them) of an :func:`embed_supernovae` result."""
-    parts = ("photometry", "spectrum") if modality == "both" else (modality,)
-    has = np.logical_and.reduce([emb[f"has_{m}"] for m in parts])
-    return np.concatenate([emb[m] for m in parts], axis=1), has
+def _features(emb: Embeddings, modality: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, rows that have them) of :class:`~maven.search.Embeddings`."""
+    return emb.concatenated(("photometry", "spectrum") if modality == "both" else (modality,))
 
 
 def linear_probe(
@@ -124,7 +123,7 @@ def _labelled(records: Sequence, task: str) -> tuple[np.ndarray, np.ndarray]:
     return z, np.isfinite(z)
 
 
-def _split_probe(emb: dict, records: Sequence, task: str, half: int) -> dict[str, float]:
+def _split_probe(emb: Embeddings, records: Sequence, task: str, half: int) -> dict[str, float]:
     y, ok = _labelled(records, task)
     out = {}
     for m in INPUTS:
@@ -139,7 +138,7 @@ def _split_probe(emb: dict, records: Sequence, task: str, half: int) -> dict[str
     return out
 
 
-def _fold_probe(emb: dict, records: Sequence, task: str, folds: np.ndarray) -> dict:
+def _fold_probe(emb: Embeddings, records: Sequence, task: str, folds: np.ndarray) -> dict:
     y, ok = _labelled(records, task)
     out = {}
     for m in INPUTS:
@@ -156,7 +155,9 @@ def _fold_probe(emb: dict, records: Sequence, task: str, folds: np.ndarray) -> d
     return out
 
 
-def _novelty(emb: dict, novel_emb: dict, modality: str, half: int, k: int) -> float | None:
+def _novelty(
+    emb: Embeddings, novel_emb: Embeddings, modality: str, half: int, k: int
+) -> float | None:
     """AUROC of the kNN novelty score: novel objects against the unseen simulated half, the
     first half as the reference (the score of :mod:`maven.evaluation.novelty_eval`)."""
     from sklearn.metrics import roc_auc_score
@@ -254,9 +255,9 @@ def probe(
             "class_macro_f1": _fold_probe(embed(known), known, "class", folds),
             "redshift_nmad": _fold_probe(embed(_hide_redshift(known)), known, "redshift", folds),
         }
-    pairs = np.flatnonzero(emb["has_photometry"] & emb["has_spectrum"])[:n_retrieval]
+    pairs = np.flatnonzero(emb.has["photometry"] & emb.has["spectrum"])[:n_retrieval]
     ret = retrieval_metrics(
-        *(_as_tensor(emb[m][pairs]) for m in ("photometry", "spectrum")), ks=(1, 10)
+        *(_as_tensor(emb.vectors[m][pairs]) for m in ("photometry", "spectrum")), ks=(1, 10)
     )
     table["retrieval"] = {k_: v for k_, v in ret.items() if "mean_rank" not in k_}
     table["retrieval"]["n"] = len(pairs)

@@ -23,13 +23,8 @@ from typing import Any
 import numpy as np
 
 from maven.errors import MavenError
-from maven.evaluation.metrics import (
-    as_1d,
-    check_same_length,
-    classification_metrics,
-    redshift_metrics,
-    resolve_labels,
-)
+from maven.evaluation.metrics import classification_metrics, redshift_metrics, resolve_labels
+from maven.utils.arrays import as_1d, check_same_length
 
 __all__ = ["bias_audit", "jsonable", "write_report"]
 

@@ -1,25 +1,91 @@
-"""Batched, deterministic predictions of the task heads on supernova records.
+"""Batched, deterministic inference of maven models on supernova records.
 
-:func:`predict` runs a :class:`~maven.models.MavenForSupernovaClassification` or
-:class:`~maven.models.MavenForRedshift` over any number of records with a progress bar and
-returns numpy arrays: class probabilities (after the model's ``calibration_temperature``)
-or redshifts with their (calibrated) 1-sigma uncertainties. The processor is never given an
-augmentation generator here, so the same input always gives the same output.
+:func:`iter_batches` is the one batched-inference loop: the processor and the model over
+any number of records, batch by batch. :func:`predict` runs a
+:class:`~maven.models.MavenForSupernovaClassification` or
+:class:`~maven.models.MavenForRedshift` with it and returns numpy arrays: class
+probabilities (after the model's ``calibration_temperature``) or redshifts with their
+(calibrated) 1-sigma uncertainties. The processor is never given an augmentation generator
+here, so the same input always gives the same output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from maven.errors import MavenError
-from maven.evaluation.calibration import apply_temperature
 from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
+from maven.utils.arrays import apply_temperature
 
-__all__ = ["calibrated_probabilities", "has_modality", "predict", "predict_batch", "usable"]
+__all__ = [
+    "calibrated_probabilities",
+    "has_modality",
+    "iter_batches",
+    "predict",
+    "predict_batch",
+    "usable",
+]
+
+
+def iter_batches(
+    model,
+    processor,
+    records: Sequence,
+    *,
+    batch_size: int = 256,
+    by_length: bool = False,
+    device: str | torch.device | None = None,
+    check: Callable[[Any, list], None] | None = None,
+    progress: bool = False,
+    desc: str = "inference",
+) -> Iterator[tuple[np.ndarray, Any, Any]]:
+    """Run ``model`` over ``records``, ``batch_size`` at a time.
+
+    Each batch is processed (no augmentation), moved to ``device`` (default: the model's)
+    and run in eval mode under ``torch.inference_mode``; the model's train/eval mode is
+    restored before each batch is handed out.
+
+    Args:
+        by_length: batch the records in order of light-curve length (little padding).
+        check: called as ``check(batch, chunk)`` on each processed batch before the model
+            runs (it raises to refuse the batch).
+        progress: show a tqdm progress bar (objects) named ``desc``.
+
+    Yields:
+        ``(rows, batch, output)``: the positions in ``records`` of the batch's objects, the
+        processor's batch (on the device) and the model's output.
+    """
+    from tqdm.auto import tqdm
+
+    records = list(records)
+    if by_length:
+        lengths = [0 if sn.lightcurve is None else len(sn.lightcurve) for sn in records]
+        order = np.argsort(np.array(lengths), kind="stable")
+    else:
+        order = np.arange(len(records))
+    device = next(model.parameters()).device if device is None else device
+    bar = tqdm(total=len(records), desc=desc, unit="obj", disable=not progress)
+    for start in range(0, len(records), batch_size):
+        rows = order[start : start + batch_size]
+        chunk = [records[i] for i in rows]
+        batch = processor(chunk)
+        if check is not None:
+            check(batch, chunk)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                output = model(**batch)
+        finally:
+            model.train(was_training)
+        bar.update(len(rows))
+        yield rows, batch, output
+    bar.close()
 
 
 def usable(model, processor, supernovae: Sequence, batch_size: int = 256) -> np.ndarray:
@@ -81,10 +147,10 @@ def predict_batch(
         MavenError: not a maven head model, records without the head's modality, or
             non-finite outputs (naming the objects).
     """
-    from maven.search.embed import MODALITIES
+    from maven.search.embeddings import MODALITIES
 
     _check_head(model)
-    _require(chunk, has_modality(model, batch), f"no {model.config.head_modality} input")
+    _require_modality(model, batch, chunk)
     device = next(model.parameters()).device if device is None else device
     captured: dict[str, torch.Tensor] = {}
     hooks = [
@@ -98,21 +164,31 @@ def predict_batch(
     finally:
         for h in hooks:
             h.remove()
+    towers_out = {m: captured.get(m) for m in MODALITIES} if towers else None
+    return _head_results(model, out, batch, chunk, towers_out)
+
+
+def _require_modality(model, batch, chunk: Sequence) -> None:
+    _require(chunk, has_modality(model, batch), f"no {model.config.head_modality} input")
+
+
+def _head_results(model, out, batch, chunk: Sequence, towers: dict | None) -> dict[str, Any]:
+    """The numpy arrays of :func:`predict_batch` from a head's output ``out`` (and the
+    towers' projections ``towers`` per modality, when captured, L2-normalised here);
+    non-finite ones refused."""
     res = {"embeddings": out.embeddings}
     if isinstance(model, MavenForSupernovaClassification):
         res["logits"] = out.logits
     else:
         res["redshift"], res["redshift_sigma"] = out.redshift_mean, out.redshift_sigma
-    if towers:
-        for m in MODALITIES:
-            e = captured.get(m)
-            res[f"{m}_embeds"] = None if e is None else torch.nn.functional.normalize(e, dim=-1)
+    for m, e in (towers or {}).items():
+        res[f"{m}_embeds"] = None if e is None else torch.nn.functional.normalize(e, dim=-1)
     res = {k: None if v is None else v.float().cpu().numpy() for k, v in res.items()}
     finite = np.ones(len(chunk), bool)
     for k, v in res.items():
         if v is not None and not k.endswith("_embeds"):
             finite &= np.isfinite(v.reshape(len(chunk), -1)).all(axis=1)
-    for m in MODALITIES if towers else ():
+    for m in towers or ():
         if res[f"{m}_embeds"] is not None:  # rows without the modality hold padding output
             has = np.asarray(batch[f"has_{m}"]).astype(bool)
             finite &= ~has | np.isfinite(res[f"{m}_embeds"]).all(axis=1)
@@ -142,19 +218,21 @@ def predict(
         MavenError: not a maven head model, records without the needed modality, or
             non-finite outputs (each naming the objects).
     """
-    from tqdm.auto import tqdm
-
     _check_head(model)
     supernovae = list(supernovae)
-    was_training = model.training
-    model.eval()
-    parts: list[dict] = []
-    try:
-        for i in tqdm(range(0, len(supernovae), batch_size), desc="predict", disable=not progress):
-            chunk = supernovae[i : i + batch_size]
-            parts.append(predict_batch(model, processor(chunk), chunk, device=device))
-    finally:
-        model.train(was_training)
+    parts = [
+        _head_results(model, out, batch, [supernovae[i] for i in rows], None)
+        for rows, batch, out in iter_batches(
+            model,
+            processor,
+            supernovae,
+            batch_size=batch_size,
+            device=device,
+            check=lambda batch, chunk: _require_modality(model, batch, chunk),
+            progress=progress,
+            desc="predict",
+        )
+    ]
 
     def cat(key: str, shape: tuple) -> np.ndarray:
         return np.concatenate([p[key] for p in parts]) if parts else np.zeros(shape, np.float32)

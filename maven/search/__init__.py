@@ -3,10 +3,16 @@
 >>> from maven.search import EmbeddingIndex, embed_supernovae, model_hash   # doctest: +SKIP
 >>> emb = embed_supernovae(model, processor, supernovae)                    # doctest: +SKIP
 >>> index = EmbeddingIndex.from_embeddings(emb, model_hash=model_hash(model))  # doctest: +SKIP
->>> index.search(emb["photometry"][:1], k=5, modality="spectrum")           # doctest: +SKIP
+>>> index.search(emb.vectors["photometry"][:1], k=5, modality="spectrum")   # doctest: +SKIP
 
-See ``embeddings/README.md`` for the recipes (building from real data, querying, novelty,
-sharding).
+Modules: :mod:`~maven.search.embeddings` (the :class:`Embeddings` of a set of objects and
+their parquet file), :mod:`~maven.search.embed` (embedding records, model identity),
+:mod:`~maven.search.index` (the :class:`EmbeddingIndex`) over
+:mod:`~maven.search.backends` (one FAISS back-end per index type),
+:mod:`~maven.search.metadata` and :mod:`~maven.search.storage` (the verified folder on
+disk), :mod:`~maven.search.novelty` (kNN novelty scores) and :mod:`~maven.search.api` (what
+the CLI calls). See ``embeddings/README.md`` for the recipes (building from real data,
+querying, novelty, sharding).
 """
 
 from __future__ import annotations
@@ -16,28 +22,15 @@ from maven.search.api import (
     embed_dataset,
     index_info,
     novelty_table,
-    read_embeddings,
     search,
-    write_embeddings,
     write_table,
 )
-from maven.search.embed import (
-    MODALITIES,
-    embed_supernovae,
-    model_hash,
-    model_name,
-    supernova_metadata,
-)
-from maven.search.index import (
-    AUTO_EXACT_MAX,
-    DEFAULT_PARAMS,
-    INDEX_TYPES,
-    EmbeddingIndex,
-    IndexError_,
-    exact_knn,
-    normalize,
-)
+from maven.search.backends import AUTO_EXACT_MAX, DEFAULT_PARAMS, INDEX_TYPES
+from maven.search.embed import embed_supernovae, model_hash, model_name, supernova_metadata
+from maven.search.embeddings import MODALITIES, Embeddings
+from maven.search.index import EmbeddingIndex
 from maven.search.novelty import calibrate, knn_scores, novelty_scores, score_percentile
+from maven.search.vectors import exact_knn, normalize
 
 __all__ = [
     "AUTO_EXACT_MAX",
@@ -45,7 +38,7 @@ __all__ = [
     "INDEX_TYPES",
     "MODALITIES",
     "EmbeddingIndex",
-    "IndexError_",
+    "Embeddings",
     "build_index",
     "calibrate",
     "embed_dataset",
@@ -58,10 +51,8 @@ __all__ = [
     "normalize",
     "novelty_scores",
     "novelty_table",
-    "read_embeddings",
     "score_percentile",
     "search",
     "supernova_metadata",
-    "write_embeddings",
     "write_table",
 ]

@@ -1,11 +1,7 @@
 """Task-level functions behind ``maven embed``, ``maven index build|search|info`` and
 ``maven novelty``: they take parsed arguments (paths, numbers) and return JSON-serialisable
-results, so the CLI only parses and prints.
-
-Embeddings files (``maven embed``) are parquet tables, one row per object: ``id, aliases,
-type, redshift, survey, has_photometry, has_spectrum, photometry, spectrum`` (the last two
-fixed-size float32 lists, zeros where the modality is missing), with the model name, hash and
-dimension in the schema metadata (``maven.model_name``, ``maven.model_hash``, ``maven.dim``).
+results, so the CLI only parses and prints. Embeddings files (``maven embed``) are
+:meth:`Embeddings.to_parquet <maven.search.Embeddings.to_parquet>` tables.
 """
 
 from __future__ import annotations
@@ -13,25 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from maven.errors import FormatError, MavenError
-from maven.search.embed import MODALITIES, embed_supernovae, model_hash, model_name
+from maven.errors import MavenError
+from maven.search.embed import embed_supernovae, model_hash, model_name
+from maven.search.embeddings import MODALITIES, Embeddings
 from maven.search.index import EmbeddingIndex
 from maven.search.novelty import calibrate, novelty_scores
 
-__all__ = [
-    "build_index",
-    "embed_dataset",
-    "index_info",
-    "novelty_table",
-    "read_embeddings",
-    "search",
-    "write_embeddings",
-    "write_table",
-]
+__all__ = ["build_index", "embed_dataset", "index_info", "novelty_table", "search", "write_table"]
 
 
 def _model(model, processor=None, *, device: str | None = None):
@@ -62,64 +49,6 @@ def _read_records(data) -> list:
     return list(data)
 
 
-def write_embeddings(emb: dict, path: str | Path, *, model_hash: str, model_name: str) -> Path:
-    """Write :func:`embed_supernovae` output (plus model identity) as a parquet file."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    dim = emb["photometry"].shape[1]
-    meta = emb["metadata"]
-    cols = {
-        "id": pa.array(emb["ids"], pa.string()),
-        "aliases": pa.array([m["aliases"] for m in meta], pa.list_(pa.string())),
-        "type": pa.array([m["type"] for m in meta], pa.string()),
-        "redshift": pa.array([m["redshift"] for m in meta], pa.float64()),
-        "survey": pa.array([m["survey"] for m in meta], pa.string()),
-        "has_photometry": pa.array(emb["has_photometry"]),
-        "has_spectrum": pa.array(emb["has_spectrum"]),
-    }
-    for m in MODALITIES:
-        flat = pa.array(np.ascontiguousarray(emb[m], np.float32).ravel())
-        cols[m] = pa.FixedSizeListArray.from_arrays(flat, dim)
-    table = pa.table(cols).replace_schema_metadata(
-        {"maven.model_hash": model_hash, "maven.model_name": model_name, "maven.dim": str(dim)}
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-    return path
-
-
-def read_embeddings(path: str | Path) -> dict:
-    """Read an embeddings parquet file into :func:`embed_supernovae`'s dict, plus
-    ``model_hash`` and ``model_name``.
-
-    Raises:
-        FormatError: not a maven embeddings file.
-    """
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:
-        raise FormatError(f"{path}: not a readable parquet file ({exc})") from None
-    md = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    need = {"id", "photometry", "spectrum", "has_photometry", "has_spectrum"}
-    if "maven.dim" not in md or not need <= set(table.column_names):
-        raise FormatError(f"{path}: not a maven embeddings file (write one with `maven embed`)")
-    dim = int(md["maven.dim"])
-    out: dict[str, Any] = {"ids": table["id"].to_pylist()}
-    for m in MODALITIES:
-        flat = table[m].combine_chunks().flatten().to_numpy()
-        out[m] = np.asarray(flat, np.float32).reshape(-1, dim)
-        out[f"has_{m}"] = table[f"has_{m}"].to_numpy().astype(bool)
-    cols = [c for c in ("id", "aliases", "type", "redshift", "survey") if c in table.column_names]
-    out["metadata"] = table.select(cols).to_pylist()
-    out["model_hash"] = md.get("maven.model_hash")
-    out["model_name"] = md.get("maven.model_name")
-    return out
-
-
 def embed_dataset(
     model,
     data,
@@ -133,21 +62,20 @@ def embed_dataset(
 ) -> dict:
     """Embed a data set (a path ``read_supernovae`` reads, or records) with a model.
 
-    Writes ``output`` (parquet, see the module docs) when given. Returns a JSON-serialisable
+    Writes ``output`` (:meth:`Embeddings.to_parquet`) when given. Returns a JSON-serialisable
     summary ``{count, photometry, spectrum, dim, model_name, model_hash, output}``; with
-    ``return_embeddings`` also the arrays under ``"embeddings"`` (not JSON).
+    ``return_embeddings`` also the :class:`Embeddings` under ``"embeddings"`` (not JSON).
     """
     mdl, proc, h, name = _model(model, processor, device=device)
     sne = _read_records(data)
     emb = embed_supernovae(mdl, proc, sne, batch_size=batch_size, progress=progress)
-    out = None
-    if output is not None:
-        out = str(write_embeddings(emb, output, model_hash=h, model_name=name))
+    emb.model_hash, emb.model_name = h, name
+    out = None if output is None else str(emb.to_parquet(output))
     summary = {
         "count": len(sne),
-        "photometry": int(emb["has_photometry"].sum()),
-        "spectrum": int(emb["has_spectrum"].sum()),
-        "dim": int(emb["photometry"].shape[1]),
+        "photometry": int(emb.has["photometry"].sum()),
+        "spectrum": int(emb.has["spectrum"].sum()),
+        "dim": emb.dim,
         "model_name": name,
         "model_hash": h,
         "output": out,
@@ -157,24 +85,12 @@ def embed_dataset(
     return summary
 
 
-def _is_embeddings_file(path) -> bool:
-    if not isinstance(path, (str, Path)) or not Path(path).is_file():
-        return False
-    try:
-        import pyarrow.parquet as pq
-
-        md = pq.read_schema(path).metadata or {}
-    except Exception:
-        return False
-    return b"maven.dim" in md
-
-
-def _embeddings(source, model, processor, batch_size, progress) -> dict:
-    """Embeddings from an embeddings file, a dict, or records/data path + model."""
-    if isinstance(source, dict):
+def _embeddings(source, model, processor, batch_size, progress) -> Embeddings:
+    """Embeddings given, read from an embeddings file, or of records / a data path + model."""
+    if isinstance(source, Embeddings):
         return source
-    if _is_embeddings_file(source):
-        return read_embeddings(source)
+    if Embeddings.is_parquet(source):
+        return Embeddings.from_parquet(source)
     if model is None:
         raise MavenError(
             f"{source}: raw records need a model to embed them (give a model folder), or pass "
@@ -183,7 +99,7 @@ def _embeddings(source, model, processor, batch_size, progress) -> dict:
     mdl, proc, h, name = _model(model, processor)
     sne = _read_records(source)
     emb = embed_supernovae(mdl, proc, sne, batch_size=batch_size, progress=progress)
-    emb["model_hash"], emb["model_name"] = h, name
+    emb.model_hash, emb.model_name = h, name
     return emb
 
 
@@ -203,9 +119,12 @@ def build_index(
     a model (embedded here), calibrate novelty (``novelty_k``; ``None`` skips) and save it
     atomically. Returns the manifest (a dict)."""
     emb = _embeddings(source, model, processor, batch_size, progress)
-    h, name = emb.get("model_hash"), emb.get("model_name")
     idx = EmbeddingIndex.from_embeddings(
-        emb, model_hash=h, model_name=name, index_type=index_type, params=params
+        emb,
+        model_hash=emb.model_hash,
+        model_name=emb.model_name,
+        index_type=index_type,
+        params=params,
     )
     if len(idx) == 0:
         raise MavenError("nothing to index: no object has a usable light curve or spectrum")
@@ -218,7 +137,11 @@ def build_index(
 
 
 def index_info(path: str | Path, *, verify_checksums: bool = True) -> dict:
-    """The verified manifest of an index directory (raises :class:`IndexError_` if bad)."""
+    """The verified manifest of an index directory.
+
+    Raises:
+        IndexFormatError: a bad index (see :meth:`EmbeddingIndex.load`).
+    """
     EmbeddingIndex.load(path, verify_checksums=verify_checksums)
     return json.loads((Path(path) / "manifest.json").read_text())
 
@@ -284,21 +207,21 @@ def search(
             {"query_id": None, "query_modality": qm, "modality": target, "hits": h} for h in hits
         ]
     emb = _embeddings(data, model, processor, batch_size, False)
-    idx = _open(index, emb.get("model_hash"))
+    idx = _open(index, emb.model_hash)
     return _search_embeddings(idx, emb, k, query_modality, modality, bool(exclude_self))
 
 
-def _pick(emb: dict, i: int, query_modality: str | None) -> str | None:
+def _pick(emb: Embeddings, i: int, query_modality: str | None) -> str | None:
     if query_modality is not None:
-        return query_modality if emb[f"has_{query_modality}"][i] else None
-    if emb["has_photometry"][i]:
+        return query_modality if emb.has[query_modality][i] else None
+    if emb.has["photometry"][i]:
         return "photometry"
-    return "spectrum" if emb["has_spectrum"][i] else None
+    return "spectrum" if emb.has["spectrum"][i] else None
 
 
 def _search_embeddings(idx, emb, k, query_modality, modality, exclude_self) -> list[dict]:
     out = []
-    for i, oid in enumerate(emb["ids"]):
+    for i, oid in enumerate(emb.ids):
         qm = _pick(emb, i, query_modality)
         if qm is None:
             out.append(
@@ -313,7 +236,7 @@ def _search_embeddings(idx, emb, k, query_modality, modality, exclude_self) -> l
             continue
         target = modality or qm
         hits = idx.search(
-            emb[qm][i], k, modality=target, exclude_ids=[oid] if exclude_self else None
+            emb.vectors[qm][i], k, modality=target, exclude_ids=[oid] if exclude_self else None
         )[0]
         out.append({"query_id": oid, "query_modality": qm, "modality": target, "hits": hits})
     return out
@@ -349,12 +272,12 @@ def novelty_table(
     rows: list[dict] = []
     if data is not None:
         emb = _embeddings(data, model, processor, batch_size, False)
-        idx = _open(index, emb.get("model_hash"))
-        metas = emb["metadata"]
+        idx = _open(index, emb.model_hash)
+        metas = emb.metadata
         for m in MODALITIES:
-            sel = [i for i in range(len(emb["ids"])) if _pick(emb, i, modality) == m]
+            sel = [i for i in range(len(emb)) if _pick(emb, i, modality) == m]
             if sel:
-                rows += _score_rows(idx, emb[m][sel], [metas[i] for i in sel], m, k, None)
+                rows += _score_rows(idx, emb.vectors[m][sel], [metas[i] for i in sel], m, k, None)
     else:
         idx = _open(index)
         if ids is None:  # every object in the index, one row each

@@ -1,9 +1,10 @@
 """Embedding supernovae with a :class:`~maven.models.MavenModel`, and naming the model.
 
 :func:`embed_supernovae` runs the processor and the model in length-sorted batches (little
-padding), in eval mode without gradients, and returns L2-normalised embeddings in the input
-order. :func:`model_hash` is the model identity an index records in its manifest: the same
-weights give the same hash whether the model is in memory or in a ``save_pretrained`` folder.
+padding, :func:`~maven.models.inference.iter_batches`) and returns L2-normalised
+:class:`~maven.search.Embeddings` in the input order. :func:`model_hash` is the model
+identity an index records in its manifest: the same weights give the same hash whether the
+model is in memory or in a ``save_pretrained`` folder.
 :func:`supernova_metadata` is the row an index stores next to each vector.
 """
 
@@ -17,11 +18,9 @@ from typing import Any
 import numpy as np
 
 from maven.errors import MavenError
+from maven.search.embeddings import MODALITIES, Embeddings
 
-__all__ = ["embed_supernovae", "model_hash", "model_name", "supernova_metadata", "MODALITIES"]
-
-#: the two embedding towers, also the modality names stored in an index
-MODALITIES = ("photometry", "spectrum")
+__all__ = ["embed_supernovae", "model_hash", "model_name", "supernova_metadata"]
 
 
 def _hash_tensors(items) -> str:
@@ -112,7 +111,7 @@ def embed_supernovae(
     *,
     batch_size: int = 256,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> Embeddings:
     """Embed supernovae with both towers.
 
     Objects are processed in batches sorted by light-curve length (the processor pads to the
@@ -127,63 +126,52 @@ def embed_supernovae(
         progress: show a tqdm progress bar.
 
     Returns:
-        a dict with ``ids`` (list of N str), ``photometry`` and ``spectrum`` (N, D) float32,
-        L2-normalised (rows where the modality is missing are zero), ``has_photometry`` and
-        ``has_spectrum`` (N,) bool, and ``metadata`` (N dicts, :func:`supernova_metadata`).
+        :class:`~maven.search.Embeddings` (no model identity: the caller knows the model),
+        L2-normalised, zero where a modality is missing, metadata from
+        :func:`supernova_metadata`.
 
     Raises:
         MavenError: bad ``batch_size``, an empty list, what the processor raises (an input
             out of range, naming the object), or non-finite embeddings (naming the objects).
     """
-    import torch
+    from maven.models.inference import iter_batches
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise MavenError(f"batch_size must be a positive integer, got {batch_size!r}")
     sne = list(supernovae)
     if not sne:
         raise MavenError("no supernovae to embed")
-    dim = int(model.config.projection_dim)
-    n = len(sne)
-    out = {
-        "photometry": np.zeros((n, dim), np.float32),
-        "spectrum": np.zeros((n, dim), np.float32),
-        "has_photometry": np.zeros(n, bool),
-        "has_spectrum": np.zeros(n, bool),
-    }
-    lengths = np.array([0 if sn.lightcurve is None else len(sn.lightcurve) for sn in sne])
-    order = np.argsort(lengths, kind="stable")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    from tqdm.auto import tqdm
-
-    try:
-        with torch.inference_mode():
-            bar = tqdm(total=n, desc="embedding", unit="obj", disable=not progress)
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                batch = processor([sne[i] for i in idx])
-                batch = {k: v.to(device) for k, v in batch.items()}
-                res = model(**batch)
-                for m in MODALITIES:
-                    emb = getattr(res, f"{m}_embeds")
-                    has = batch[f"has_{m}"].cpu().numpy().astype(bool)
-                    if emb is not None:
-                        vals = emb.float().cpu().numpy()
-                        vals[~has] = 0.0
-                        bad = np.flatnonzero(~np.isfinite(vals).all(axis=1))
-                        if bad.size:  # the processor's input is finite: the weights are not
-                            names = [sne[idx[j]].id for j in bad[:5]]
-                            raise MavenError(
-                                f"the model gave non-finite {m} embeddings for {bad.size} "
-                                f"object(s), e.g. {names} (damaged weights?)"
-                            )
-                        out[m][idx] = vals
-                    out[f"has_{m}"][idx] = has
-                bar.update(len(idx))
-            bar.close()
-    finally:
-        model.train(was_training)
-    out["ids"] = [sn.id for sn in sne]
-    out["metadata"] = [supernova_metadata(sn) for sn in sne]
-    return out
+    dim, n = int(model.config.projection_dim), len(sne)
+    vectors = {m: np.zeros((n, dim), np.float32) for m in MODALITIES}
+    has = {m: np.zeros(n, bool) for m in MODALITIES}
+    batches = iter_batches(
+        model,
+        processor,
+        sne,
+        batch_size=batch_size,
+        by_length=True,
+        progress=progress,
+        desc="embedding",
+    )
+    for rows, batch, res in batches:
+        for m in MODALITIES:
+            emb = getattr(res, f"{m}_embeds")
+            present = batch[f"has_{m}"].cpu().numpy().astype(bool)
+            if emb is not None:
+                vals = emb.float().cpu().numpy()
+                vals[~present] = 0.0
+                bad = np.flatnonzero(~np.isfinite(vals).all(axis=1))
+                if bad.size:  # the processor's input is finite: the weights are not
+                    names = [sne[rows[j]].id for j in bad[:5]]
+                    raise MavenError(
+                        f"the model gave non-finite {m} embeddings for {bad.size} "
+                        f"object(s), e.g. {names} (damaged weights?)"
+                    )
+                vectors[m][rows] = vals
+            has[m][rows] = present
+    return Embeddings(
+        ids=[sn.id for sn in sne],
+        vectors=vectors,
+        has=has,
+        metadata=[supernova_metadata(sn) for sn in sne],
+    )

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from maven.errors import MavenError
-from maven.search.index import EmbeddingIndex, normalize
+from maven.search.index import EmbeddingIndex
+from maven.search.vectors import normalize
 
 __all__ = ["calibrate", "knn_scores", "novelty_scores", "score_percentile"]
 
@@ -64,12 +65,12 @@ def calibrate(
 ) -> dict:
     """Leave-one-out scores of (a random sample of) the reference vectors, stored on the index
     as ``index.calibration[modality] = {"k": k, "scores": sorted array}`` and returned."""
-    keys = index._modality_keys(modality)
+    keys = index.keys(modality)
     if len(keys) < 2:
         raise MavenError(f"calibration needs at least 2 {modality} reference vectors")
     if len(keys) > sample:
         keys = np.sort(np.random.default_rng(seed).choice(keys, sample, replace=False))
-    vecs = index._subs[modality].reconstruct(keys)
+    vecs = index.reconstruct(keys, modality=modality)
     scores = []
     for s in range(0, len(keys), 4096):
         sc, _, _ = knn_scores(
@@ -117,7 +118,7 @@ def novelty_scores(
     if exclude_ids is not None:
         wanted = [oid for oid in exclude_ids if oid is not None]
         key_of: dict[str, int] = {}
-        for m in index.rows(index._keys[index._rows_for_ids(wanted)]):
+        for m in index.rows_for_ids(wanted):
             if m["modality"] == modality:
                 for name in [m["id"], *(m["aliases"] or ())]:
                     key_of.setdefault(name, m["key"])
