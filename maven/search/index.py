@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from maven.errors import IndexFormatError, MavenError
-from maven.search import storage
 from maven.search.backends import (
     AUTO_EXACT_MAX,
     BACKENDS,
@@ -43,6 +42,15 @@ from maven.search.metadata import (
     key_view,
     meta_columns,
     modality_table,
+)
+from maven.search.storage import (
+    FORMAT,
+    FORMAT_VERSION,
+    read_calibration,
+    read_faiss,
+    read_manifest,
+    read_metadata,
+    write_index,
 )
 from maven.search.vectors import exact_knn, normalize
 from maven.utils.atomic import locked
@@ -130,8 +138,8 @@ class EmbeddingIndex:
     def info(self) -> dict:
         """A JSON-serialisable summary (what the manifest records, minus checksums)."""
         return {
-            "format": storage.FORMAT,
-            "format_version": storage.FORMAT_VERSION,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
             "model": {"name": self.model_name, "hash": self.model_hash},
             "dim": self.dim,
             "count": len(self),
@@ -542,7 +550,7 @@ class EmbeddingIndex:
         Raises:
             IndexFormatError: the index cannot be written (full disk, lock held too long).
         """
-        return storage.write_index(
+        return write_index(
             Path(path),
             info=self.info(),
             faiss_indexes={m: b.index for m, b in self._backends.items()},
@@ -572,7 +580,7 @@ class EmbeddingIndex:
         """
         path = Path(path)
         with locked(path, shared=True):  # a writer swaps the folder only between loads
-            manifest = storage.read_manifest(path, verify_checksums=verify_checksums)
+            manifest = read_manifest(path, verify_checksums=verify_checksums)
             model = manifest.get("model", {})
             idx = cls(
                 manifest["dim"],
@@ -586,9 +594,9 @@ class EmbeddingIndex:
                     f"{path}: index built with model {idx.model_name!r} ({idx.model_hash}), "
                     f"not with the requested model ({model_hash})"
                 )
-            idx._set_meta(storage.read_metadata(path, manifest))
+            idx._set_meta(read_metadata(path, manifest))
             for m, info in manifest["indexes"].items():
-                index = storage.read_faiss(path, m, manifest)
+                index = read_faiss(path, m, manifest)
                 if info.get("type") not in BACKENDS:
                     raise IndexFormatError(f"{path}: unknown {m} index type {info.get('type')!r}")
                 idx._backends[m] = BACKENDS[info["type"]](
@@ -598,5 +606,5 @@ class EmbeddingIndex:
                     raise IndexFormatError(f"{path}: {m} index and metadata disagree on the count")
             default_next = int(idx._keys.max()) + 1 if len(idx._keys) else 0
             idx._next_key = int(manifest.get("next_key", default_next))
-            idx.calibration = storage.read_calibration(path, manifest)
+            idx.calibration = read_calibration(path, manifest)
         return idx
