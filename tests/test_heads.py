@@ -94,6 +94,26 @@ def test_head_settings_do_not_touch_the_callers_config():
     assert not hasattr(config, "head_modality") and config.num_labels == 2
 
 
+def test_head_settings_are_checked_config_fields(tmp_path):
+    with pytest.raises(ConfigError, match="head_modality must be"):
+        tiny(head_modality="bogus")
+    with pytest.raises(ConfigError, match="did you mean 'freeze_encoder'"):
+        tiny(freeze_encoderr=True)
+    with pytest.raises(ConfigError, match="did you mean 'hidden_size'"):
+        tiny(photometry_config={"hiden_size": 64})
+    with pytest.raises(ConfigError, match="extra_feature_scale"):
+        tiny(head_extra_features=2, extra_feature_scale=[1.0])
+    config = tiny(head_modality="both")
+    assert config.head_modality == "both" and not hasattr(config, "freeze_encoder")
+    full = config.with_head_settings(freeze_encoder=True)
+    assert full.freeze_encoder and full.head_modality == "both" and full.head_fusion == "concat"
+    assert not hasattr(config, "freeze_encoder")
+    with pytest.raises(ConfigError, match="unknown head settings"):
+        config.with_head_settings(head_dropuot=0.1)
+    full.save_pretrained(tmp_path)
+    assert MavenConfig.from_pretrained(tmp_path).to_dict() == full.to_dict()
+
+
 def test_auto_class_registration(tmp_path):
     from transformers import AutoModelForSequenceClassification
 

@@ -11,6 +11,10 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
+import inspect
 import math
 from typing import Any
 
@@ -18,7 +22,33 @@ from transformers import PretrainedConfig
 
 from maven.errors import ConfigError
 
-__all__ = ["MavenPhotometryConfig", "MavenSpectrumConfig", "MavenConfig", "PRESETS"]
+__all__ = [
+    "HEAD_DEFAULTS",
+    "MavenPhotometryConfig",
+    "MavenSpectrumConfig",
+    "MavenConfig",
+    "PRESETS",
+]
+
+#: the settings of a task head (:mod:`maven.models.modeling_heads` says what each means) and
+#: their defaults: :class:`MavenConfig` fields, checked with the others. A config holds those
+#: it was given (a towers-only config none); a head's copy of it holds every one.
+HEAD_DEFAULTS: dict[str, Any] = {
+    "head_modality": "photometry",
+    "head_fusion": "concat",
+    "head_hidden_size": 0,
+    "head_dropout": 0.0,
+    "freeze_encoder": False,
+    "use_redshift_input": True,
+    "class_weights": None,
+    "redshift_target": "log1p",
+    "calibration_temperature": 1.0,
+    "logit_bias": None,
+    "redshift_sigma_scale": 1.0,
+    "head_extra_features": 0,
+    "extra_feature_center": None,
+    "extra_feature_scale": None,
+}
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -45,6 +75,96 @@ def _probability(name: str, value: Any) -> float:
     if not 0.0 <= v < 1.0:
         raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
     return v
+
+
+@functools.cache
+def _transformers_attributes() -> frozenset[str]:
+    """What transformers' own config sets on itself, and ``model_type`` (copied from a saved
+    file)."""
+    return frozenset(vars(PretrainedConfig())) | {"model_type"}
+
+
+def _refuse_misspelt(config: PretrainedConfig, kwargs: dict[str, Any], known: set[str]) -> None:
+    """ConfigError for a keyword argument that is no field but nearly one of ``known`` (a
+    typo); others stay custom attributes, as transformers keeps them."""
+    for key in kwargs:
+        if key in vars(config) and key not in _transformers_attributes():
+            near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
+            if near:
+                raise ConfigError(
+                    f"{type(config).__name__}: unknown setting {key!r}; did you mean {near[0]!r}?"
+                )
+
+
+def _arguments(cls: type) -> set[str]:
+    """The named arguments of ``cls.__init__`` and of its bases in this module."""
+    return {
+        name
+        for c in cls.__mro__
+        if c.__module__ == __name__ and "__init__" in vars(c)
+        for name in inspect.signature(c.__init__).parameters
+        if name not in ("self", "kwargs")
+    }
+
+
+def _numbers(value: Any, n: int, low: float) -> bool:
+    """Whether ``value`` is a list (or tuple) of ``n`` finite numbers above ``low``."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == n
+        and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and low < x < math.inf
+            for x in value
+        )
+    )
+
+
+def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
+    """Every head setting of ``s`` checked (the feature centre and scale as lists of floats;
+    the per-class lists are the classifier's, which knows the classes).
+
+    Raises:
+        ConfigError: a bad value, naming the setting.
+    """
+    if s["head_modality"] not in ("photometry", "spectrum", "both"):
+        raise ConfigError(
+            f"head_modality must be 'photometry', 'spectrum' or 'both', got {s['head_modality']!r}"
+        )
+    if s["head_fusion"] not in ("concat", "mean"):
+        raise ConfigError(f"head_fusion must be 'concat' or 'mean', got {s['head_fusion']!r}")
+    h = s["head_hidden_size"]
+    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
+        raise ConfigError(f"head_hidden_size must be an integer >= 0, got {h!r}")
+    d = s["head_dropout"]
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
+        raise ConfigError(f"head_dropout must be in [0, 1), got {d!r}")
+    for key in ("freeze_encoder", "use_redshift_input"):
+        if not isinstance(s[key], bool):
+            raise ConfigError(f"{key} must be a bool, got {s[key]!r}")
+    if s["redshift_target"] not in ("log1p", "z"):
+        raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {s['redshift_target']!r}")
+    for key in ("calibration_temperature", "redshift_sigma_scale"):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
+    n = s["head_extra_features"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"head_extra_features must be an integer >= 0, got {n!r}")
+    if n and not s["use_redshift_input"]:
+        raise ConfigError(
+            "head_extra_features with use_redshift_input=False: the light-curve features "
+            "carry the redshift input (redshift, peak_abs_mag); the head cannot hide it"
+        )
+    checked = dict(s)
+    for key, low in (("extra_feature_center", -math.inf), ("extra_feature_scale", 0.0)):
+        v = s[key]
+        if v is None:
+            continue
+        if not _numbers(v, n, low):
+            what = "finite numbers > 0" if low == 0 else "finite numbers"
+            raise ConfigError(f"{key} must be None or {n} {what} (head_extra_features), got {v!r}")
+        checked[key] = [float(x) for x in v]
+    return checked
 
 
 class _TowerConfig(PretrainedConfig):
@@ -82,6 +202,7 @@ class _TowerConfig(PretrainedConfig):
             raise ConfigError(f"use_distance_modulus must be a bool, got {use_distance_modulus!r}")
         self.use_distance_modulus = use_distance_modulus
         super().__init__(**kwargs)
+        _refuse_misspelt(self, kwargs, _arguments(type(self)))
 
 
 class MavenPhotometryConfig(_TowerConfig):
@@ -255,6 +376,12 @@ class MavenConfig(PretrainedConfig):
         initializer_factor (`float`, *optional*, defaults to 1.0): multiplier of the init
             stds (Linear weights: ``factor / sqrt(fan_in)``, residual outputs further scaled
             by ``1 / sqrt(2 * num_hidden_layers)``).
+        kwargs: the settings of a task head (:data:`HEAD_DEFAULTS`; kept only when given),
+            transformers' own fields (``id2label``, ...) and custom attributes.
+
+    Raises:
+        ConfigError: a bad value, or an unknown keyword argument that is nearly a field's
+            name (``freeze_encoderr``).
 
     Example:
         >>> config = MavenConfig(projection_dim=64, photometry_config={"hidden_size": 64})
@@ -277,6 +404,7 @@ class MavenConfig(PretrainedConfig):
         initializer_factor: float = 1.0,
         **kwargs: Any,
     ) -> None:
+        head = {k: kwargs.pop(k) for k in HEAD_DEFAULTS if k in kwargs}
         self.photometry_config = self._sub(photometry_config, MavenPhotometryConfig, "photometry")
         self.spectrum_config = self._sub(spectrum_config, MavenSpectrumConfig, "spectrum")
         self.projection_dim = _positive_int("projection_dim", projection_dim)
@@ -293,6 +421,43 @@ class MavenConfig(PretrainedConfig):
         self.logit_scale_init_value = scale
         self.initializer_factor = _positive_float("initializer_factor", initializer_factor)
         super().__init__(**kwargs)
+        _refuse_misspelt(self, kwargs, _arguments(type(self)) | set(HEAD_DEFAULTS))
+        self.set_head_settings(**head)
+
+    def set_head_settings(self, **settings: Any) -> None:
+        """Set head settings (:data:`HEAD_DEFAULTS`), checked together with those this config
+        already holds and the defaults of the others.
+
+        Raises:
+            ConfigError: an unknown setting or a bad value.
+        """
+        unknown = sorted(set(settings) - set(HEAD_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"unknown head settings {unknown}; known: {sorted(HEAD_DEFAULTS)}")
+        merged = {
+            k: settings[k] if k in settings else getattr(self, k, d)
+            for k, d in HEAD_DEFAULTS.items()
+        }
+        checked = _check_head_settings(merged)
+        for key in settings:
+            setattr(self, key, checked[key])
+
+    def with_head_settings(self, **settings: Any) -> MavenConfig:
+        """A copy holding every head setting: from ``settings``, else this config's, else the
+        default. ``id2label`` replaces the classes; ``label2id`` is ignored (the classifier
+        derives it).
+
+        Raises:
+            ConfigError: an unknown setting or a bad value.
+        """
+        config = copy.deepcopy(self)
+        settings.pop("label2id", None)
+        if "id2label" in settings:
+            config.id2label = {int(k): str(v) for k, v in settings.pop("id2label").items()}
+            config.label2id = None
+        held = {k: getattr(config, k, d) for k, d in HEAD_DEFAULTS.items()}
+        config.set_head_settings(**{**held, **settings})
+        return config
 
     @staticmethod
     def _sub(value: Any, cls: type[PretrainedConfig], name: str) -> PretrainedConfig:

@@ -13,8 +13,9 @@ Two models rather than one multi-task head: each task has its own checkpoint, lo
 Hugging Face semantics (``labels`` -> cross-entropy), and a fine-tune for one task is not
 made to carry the other's parameters; the shared part is :class:`MavenHeadModel`.
 
-**Head settings** live in the :class:`~maven.models.MavenConfig` (saved in ``config.json``)
-and can be given as config kwargs or as keyword arguments of the model (and hence of
+**Head settings** are fields of the :class:`~maven.models.MavenConfig`, checked there
+(:data:`~maven.models.configuration_maven.HEAD_DEFAULTS`; saved in ``config.json``), and can
+be given as config kwargs or as keyword arguments of the model (and hence of
 ``from_pretrained``), e.g. ``MavenForSupernovaClassification.from_pretrained(folder,
 head_modality="both", freeze_encoder=True)``:
 
@@ -76,7 +77,6 @@ Example (``supernovae``: records; ``classes``: their class names)::
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,7 +99,6 @@ except ImportError:  # pragma: no cover - transformers 4.x
     _init = nn.init
 
 __all__ = [
-    "HEAD_DEFAULTS",
     "MavenClassificationOutput",
     "MavenForRedshift",
     "MavenForSupernovaClassification",
@@ -107,24 +106,6 @@ __all__ = [
     "MavenRedshiftOutput",
     "balanced_class_weights",
 ]
-
-#: head settings (config attributes) and their defaults
-HEAD_DEFAULTS: dict[str, Any] = {
-    "head_modality": "photometry",
-    "head_fusion": "concat",
-    "head_hidden_size": 0,
-    "head_dropout": 0.0,
-    "freeze_encoder": False,
-    "use_redshift_input": True,
-    "class_weights": None,
-    "redshift_target": "log1p",
-    "calibration_temperature": 1.0,
-    "logit_bias": None,
-    "redshift_sigma_scale": 1.0,
-    "head_extra_features": 0,
-    "extra_feature_center": None,
-    "extra_feature_scale": None,
-}
 
 #: bounds of the predicted log-sigma (in the target's units): sigma in [1e-4, 10]
 LOG_SIGMA_MIN = math.log(1e-4)
@@ -150,67 +131,6 @@ def balanced_class_weights(labels: Any, num_labels: int) -> list[float]:
     counts = np.bincount(y, minlength=num_labels)
     w = np.where(counts > 0, y.size / (num_labels * np.maximum(counts, 1)), 1.0)
     return [float(v) for v in w]
-
-
-def _apply_head_settings(config: MavenConfig, overrides: dict[str, Any]) -> None:
-    """Write ``overrides`` and the missing defaults onto ``config``, then validate."""
-    unknown = sorted(set(overrides) - set(HEAD_DEFAULTS) - {"id2label", "label2id"})
-    if unknown:
-        raise ConfigError(f"unknown head settings {unknown}; known: {sorted(HEAD_DEFAULTS)}")
-    if "id2label" in overrides:
-        config.id2label = {int(k): str(v) for k, v in overrides.pop("id2label").items()}
-        config.label2id = None
-    overrides.pop("label2id", None)  # always derived from id2label
-    for key, default in HEAD_DEFAULTS.items():
-        if key in overrides:
-            setattr(config, key, overrides[key])
-        elif not hasattr(config, key):
-            setattr(config, key, default)
-    if config.head_modality not in ("photometry", "spectrum", "both"):
-        raise ConfigError(
-            "head_modality must be 'photometry', 'spectrum' or 'both', "
-            f"got {config.head_modality!r}"
-        )
-    if config.head_fusion not in ("concat", "mean"):
-        raise ConfigError(f"head_fusion must be 'concat' or 'mean', got {config.head_fusion!r}")
-    h = config.head_hidden_size
-    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-        raise ConfigError(f"head_hidden_size must be an integer >= 0, got {h!r}")
-    d = config.head_dropout
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
-        raise ConfigError(f"head_dropout must be in [0, 1), got {d!r}")
-    for key in ("freeze_encoder", "use_redshift_input"):
-        if not isinstance(getattr(config, key), bool):
-            raise ConfigError(f"{key} must be a bool, got {getattr(config, key)!r}")
-    if config.redshift_target not in ("log1p", "z"):
-        raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {config.redshift_target!r}")
-    for key in ("calibration_temperature", "redshift_sigma_scale"):
-        v = getattr(config, key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
-    n = config.head_extra_features
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"head_extra_features must be an integer >= 0, got {n!r}")
-    if n and not config.use_redshift_input:
-        raise ConfigError(
-            "head_extra_features with use_redshift_input=False: the light-curve features "
-            "carry the redshift input (redshift, peak_abs_mag); the head cannot hide it"
-        )
-    for key, low in (("extra_feature_center", -math.inf), ("extra_feature_scale", 0.0)):
-        v = getattr(config, key)
-        if v is None:
-            continue
-        if (
-            not isinstance(v, (list, tuple))
-            or len(v) != n
-            or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and low < x < math.inf
-                for x in v
-            )
-        ):
-            what = "finite numbers > 0" if low == 0 else "finite numbers"
-            raise ConfigError(f"{key} must be None or {n} {what} (head_extra_features), got {v!r}")
-        setattr(config, key, [float(x) for x in v])
 
 
 def _set_labels(config: MavenConfig) -> None:
@@ -276,9 +196,7 @@ class MavenHeadModel(MavenPreTrainedModel):
     def __init__(self, config: MavenConfig, **head_settings: Any) -> None:
         if not isinstance(config, MavenConfig):
             raise ConfigError(f"config must be a MavenConfig, got {type(config).__name__}")
-        config = copy.deepcopy(config)  # head settings are written onto it: not the caller's
-        _apply_head_settings(config, dict(head_settings))
-        super().__init__(config)
+        super().__init__(config.with_head_settings(**head_settings))  # a copy: not the caller's
         self.maven = MavenModel(self.config)
         dim = self.config.projection_dim
         both_concat = self.config.head_modality == "both" and self.config.head_fusion == "concat"
@@ -317,9 +235,7 @@ class MavenHeadModel(MavenPreTrainedModel):
 
     def set_feature_scaling(self, center: Sequence[float], scale: Sequence[float]) -> None:
         """Set ``extra_feature_center`` / ``extra_feature_scale`` (validated, ConfigError)."""
-        _apply_head_settings(
-            self.config, {"extra_feature_center": center, "extra_feature_scale": scale}
-        )
+        self.config.set_head_settings(extra_feature_center=center, extra_feature_scale=scale)
 
     @classmethod
     def from_pretrained(cls, *args: Any, **kwargs: Any):
