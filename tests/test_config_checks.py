@@ -157,3 +157,21 @@ def test_type_mapping_yaml_bad_values(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(ConfigError, match=match):
         TypeMapping.from_yaml(path)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"min_detections": True}, "simulation config: min_detections must be an integer >= 0"),
+        ({"z_min": "0.1"}, "simulation config: z_min must be a finite number"),
+        ({"max_peak_mag": float("inf")}, "max_peak_mag"),
+        ({"noiseless": "no"}, "noiseless must be a bool"),
+        ({"spec_phase": (0.0, "x")}, r"spec_phase\[1\]"),
+        ({"class_weights": {"Ia": "x"}}, r"class_weights\['Ia'\]"),
+    ],
+)
+def test_sim_config_bad_values(bad, match):
+    from maven.simulate import SimConfig
+
+    with pytest.raises(ConfigError, match=match):
+        SimConfig(**bad)

@@ -210,11 +210,15 @@ class SimConfig:
         self.validate()
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad field (see the class docstring)."""
+        from maven.utils.checks import check_bool, check_choice, check_int, check_number, fail
+
+        cfg = "simulation"
+
         def bad(msg: str) -> None:
             raise ConfigError(f"simulation config: {msg}")
 
-        if self.survey not in SURVEYS and self.survey != FOLLOWUP:
-            bad(f"survey must be one of {sorted([*SURVEYS, FOLLOWUP])}, got {self.survey!r}")
+        check_choice(cfg, "survey", self.survey, sorted([*SURVEYS, FOLLOWUP]))
         if self.survey == FOLLOWUP and self.photometry == "alert":
             bad("photometry='alert' needs a survey with an alert stream, not 'followup'")
         if self.survey == FOLLOWUP and self.alert_bands is not None:
@@ -229,60 +233,53 @@ class SimConfig:
             extra = set(self.class_weights) - set(self.classes)
             if extra:
                 bad(f"class_weights names classes not simulated: {sorted(extra)}")
-            if any((not math.isfinite(w)) or w < 0 for w in self.class_weights.values()):
-                bad("class_weights must be finite and >= 0")
+            for c, w in self.class_weights.items():
+                check_number(cfg, f"class_weights[{c!r}]", w, minimum=0)
             if sum(self.class_weights.get(c, 0.0) for c in self.classes) <= 0:
                 bad("class_weights sum to zero")
-        if self.heldout not in _HELDOUT_MODES:
-            bad(f"heldout must be one of {_HELDOUT_MODES}, got {self.heldout!r}")
+        check_choice(cfg, "heldout", self.heldout, _HELDOUT_MODES)
         if not all(isinstance(t, str) and t for t in self.heldout_subtypes):
-            bad(f"heldout_subtypes must be non-empty strings, got {self.heldout_subtypes}")
-        if self.cadence not in ("auto", "real", "synthetic"):
-            bad(f"cadence must be 'auto', 'real' or 'synthetic', got {self.cadence!r}")
-        if not 0 < self.z_min < self.z_cap <= 4.0:
-            bad(f"need 0 < z_min < z_cap <= 4, got z_min={self.z_min}, z_cap={self.z_cap}")
-        if self.z_max is not None and not self.z_min < self.z_max <= 4.0:
-            bad(f"z_max must be in (z_min, 4], got {self.z_max}")
-        if self.min_detections < 0 or self.snr_detect <= 0:
-            bad("min_detections must be >= 0 and snr_detect > 0")
-        gap = self.min_detection_gap_days
-        if not (isinstance(gap, (int, float)) and math.isfinite(gap) and 0 <= gap <= 30):
-            bad(f"min_detection_gap_days must be in [0, 30] days, got {gap!r}")
-        if self.photometry not in _PHOTOMETRY:
-            bad(f"photometry must be one of {_PHOTOMETRY}, got {self.photometry!r}")
+            fail(cfg, "heldout_subtypes", "non-empty strings", self.heldout_subtypes)
+        check_choice(cfg, "cadence", self.cadence, ("auto", "real", "synthetic"))
+        check_number(cfg, "z_cap", self.z_cap, above=0, maximum=4.0)
+        check_number(cfg, "z_min", self.z_min, above=0, below=self.z_cap)
+        check_number(cfg, "z_max", self.z_max, above=self.z_min, maximum=4.0, optional=True)
+        check_number(cfg, "depth_mag", self.depth_mag, optional=True)
+        check_int(cfg, "min_detections", self.min_detections, minimum=0)
+        check_number(cfg, "snr_detect", self.snr_detect, above=0)
+        check_number(
+            cfg, "min_detection_gap_days", self.min_detection_gap_days, minimum=0, maximum=30
+        )
+        check_choice(cfg, "photometry", self.photometry, _PHOTOMETRY)
         if self.alert_bands is not None and self.survey in SURVEYS:
             known_bands = SURVEYS[self.survey].bands
-            wrong = [b for b in self.alert_bands if b not in known_bands]
-            if wrong or not self.alert_bands:
-                bad(
-                    f"alert_bands must be a non-empty subset of the {self.survey} bands "
-                    f"{list(known_bands)}, got {list(self.alert_bands)}"
+            if not self.alert_bands or any(b not in known_bands for b in self.alert_bands):
+                fail(
+                    cfg,
+                    "alert_bands",
+                    f"a non-empty subset of the {self.survey} bands {list(known_bands)}",
+                    list(self.alert_bands),
                 )
-        if self.max_peak_mag is not None and not 5.0 < float(self.max_peak_mag) < 35.0:
-            bad(f"max_peak_mag must be an AB magnitude in (5, 35), got {self.max_peak_mag}")
-        if self.pre_days < 0 or self.max_phase <= 0:
-            bad("pre_days must be >= 0 and max_phase > 0")
-        if not 0 <= self.calib_floor < 1:
-            bad(f"calib_floor must be in [0, 1), got {self.calib_floor}")
-        if not 0 <= self.n_spectra <= 20:
-            bad(f"n_spectra must be in [0, 20], got {self.n_spectra}")
-        if len(self.spec_phase) != 2 or self.spec_phase[0] > self.spec_phase[1]:
-            bad(f"spec_phase must be (lo, hi) with lo <= hi, got {self.spec_phase}")
-        if len(self.spec_snr) != 2 or not 0 < self.spec_snr[0] <= self.spec_snr[1]:
-            bad(f"spec_snr must be (lo, hi) with 0 < lo <= hi, got {self.spec_snr}")
-        if not (isinstance(self.host_light, (int, float)) and 0 <= self.host_light <= 1):
-            bad(f"host_light must be a probability in [0, 1], got {self.host_light!r}")
-        hf = self.host_fraction
-        if not (
-            len(hf) == 2
-            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in hf)
-            and 0 < hf[0] <= hf[1] <= 100
+        check_number(cfg, "max_peak_mag", self.max_peak_mag, above=5.0, below=35.0, optional=True)
+        check_number(cfg, "pre_days", self.pre_days, minimum=0)
+        check_number(cfg, "max_phase", self.max_phase, above=0)
+        check_number(cfg, "calib_floor", self.calib_floor, minimum=0, below=1)
+        check_int(cfg, "n_spectra", self.n_spectra, minimum=0, maximum=20)
+        for name, low, high in (
+            ("spec_phase", None, None),
+            ("spec_snr", 0, None),
+            ("host_fraction", 0, 100),
         ):
-            bad(f"host_fraction must be (lo, hi) with 0 < lo <= hi <= 100, got {hf}")
-        if not isinstance(self.chip_gaps, bool):
-            bad(f"chip_gaps must be true or false, got {self.chip_gaps!r}")
-        if self.max_draws_per_object < 1:
-            bad("max_draws_per_object must be >= 1")
+            pair = getattr(self, name)
+            if len(pair) != 2:
+                fail(cfg, name, "a pair (lo, hi)", pair)
+            lo = check_number(cfg, f"{name}[0]", pair[0], above=low)
+            check_number(cfg, f"{name}[1]", pair[1], minimum=lo, maximum=high)
+        check_number(cfg, "host_light", self.host_light, minimum=0, maximum=1)
+        check_bool(cfg, "chip_gaps", self.chip_gaps)
+        for name in ("use_templates", "noiseless"):
+            check_bool(cfg, name, getattr(self, name))
+        check_int(cfg, "max_draws_per_object", self.max_draws_per_object, minimum=1)
 
     @classmethod
     def from_dict(cls, d: dict) -> SimConfig:
