@@ -13,11 +13,13 @@ redshift head (optional) -> novelty and nearest neighbours in the reference inde
 Columns: ``id``; ``type`` (the input's label, null when unlabelled); ``p_<class>`` (calibrated:
 logit bias and temperature of the model folder); ``predicted``; ``redshift`` and
 ``redshift_sigma`` (1 sigma; from ``redshift_model``, else null); ``input_redshift`` (the
-record's own, given to the classifier); ``modality`` (the embedding searched: the light
-curve's when there is one, else the spectrum's); ``novelty`` (mean cosine distance to the
-``novelty_k`` nearest reference objects) and ``novelty_percentile`` (among the reference
-objects' own leave-one-out scores); ``ood`` and ``ood_reason``; ``neighbours`` (the ``k``
-nearest reference objects: ``name, type, redshift, distance``). Rows without an input the
+record's own); ``classifier_redshift`` (the redshift the classifier was given: the record's
+own, or with ``feed_redshift`` the redshift model's estimate for a record without one);
+``modality`` (the embedding searched: the light curve's when there is one, else the
+spectrum's); ``novelty`` (mean cosine distance to the ``novelty_k`` nearest reference objects)
+and ``novelty_percentile`` (among the reference objects' own leave-one-out scores); ``ood`` and
+``ood_reason``; ``neighbours`` (the ``k`` nearest reference objects: ``name, type, redshift,
+distance``). Rows without an input the
 model can use have null probabilities and ``ood`` true.
 
 **Out-of-distribution rules** (``ood`` is true when any fires; ``ood_reason`` names each):
@@ -166,6 +168,7 @@ class _Classifier:
     redshift_range: tuple[float, float]
     z_model: Any = None
     z_processor: Any = None
+    feed_redshift: bool = False
     index: Any = None
     reference: str | None = None
     k: int = 5
@@ -247,13 +250,17 @@ def _load_reference(reference, folder: Path | None, model_hash: str):
 
 
 def _setup(
-    model, processor, redshift_model, reference, k, novelty_k, batch_size, device
+    model, processor, redshift_model, feed_redshift, reference, k, novelty_k, batch_size, device
 ) -> _Classifier:
     from maven.search import model_hash
 
     for name, v in (("k", k), ("novelty_k", novelty_k), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise MavenError(f"{name} must be a positive integer, got {v!r}")
+    if not isinstance(feed_redshift, bool):
+        raise MavenError(f"feed_redshift must be True or False, got {feed_redshift!r}")
+    if feed_redshift and redshift_model is None:
+        raise MavenError("feed_redshift needs a redshift_model whose estimates it feeds")
     model, processor, folder = _load_head(model, processor, "classification")
     if device is not None:
         model = model.to(device)
@@ -271,6 +278,7 @@ def _setup(
         novelty_k=novelty_k,
         batch_size=batch_size,
         device=device,
+        feed_redshift=feed_redshift,
     )
     if redshift_model is not None:
         clf.z_model, clf.z_processor, _ = _load_head(redshift_model, None, "redshift")
@@ -365,24 +373,18 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
     lengths = [0 if sn.lightcurve is None else len(sn.lightcurve) for sn in chunk]
     order = np.argsort(lengths, kind="stable")
     with torch.inference_mode():
-        ok, out, batches, refused = _run_head(
-            clf.model, clf.processor, chunk, order, clf.batch_size, clf.device, True
-        )
         z = np.full(n, np.nan, np.float32)
         z_sigma = np.full(n, np.nan, np.float32)
-        if clf.z_model is not None:
+        given = chunk
+        if clf.feed_redshift:  # the redshift head first; its estimates go to the classifier
+            z, z_sigma = _redshifts(clf, chunk, order, None, z, z_sigma)
+            given = _with_redshifts(chunk, z)
+        ok, out, batches, refused = _run_head(
+            clf.model, clf.processor, given, order, clf.batch_size, clf.device, True
+        )
+        if clf.z_model is not None and not clf.feed_redshift:
             same = clf.z_processor.to_dict() == clf.processor.to_dict()
-            _, zout, _, _ = _run_head(
-                clf.z_model,
-                clf.z_processor,
-                chunk,
-                order,
-                clf.batch_size,
-                clf.device,
-                False,
-                reuse=batches if same else None,
-            )
-            z, z_sigma = zout.get("redshift", z), zout.get("redshift_sigma", z_sigma)
+            z, z_sigma = _redshifts(clf, chunk, order, batches if same else None, z, z_sigma)
     has = {m: np.zeros(n, bool) for m in ("photometry", "spectrum")}
     for batch, rows in batches:
         for m in has if batch is not None else ():
@@ -438,8 +440,26 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
     if collect is not None:
         _collect(collect, clf, chunk, ok, out.get("logits"), probs, predicted)
     return _record_batch(
-        clf, chunk, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, neighbours
+        clf, chunk, given, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, neighbours
     )
+
+
+def _redshifts(clf: _Classifier, chunk: list, order, reuse, z, z_sigma):
+    """The redshift head's ``(z, sigma)`` for a chunk (``z`` / ``z_sigma`` where it has none)."""
+    _, zout, _, _ = _run_head(
+        clf.z_model, clf.z_processor, chunk, order, clf.batch_size, clf.device, False, reuse=reuse
+    )
+    return zout.get("redshift", z), zout.get("redshift_sigma", z_sigma)
+
+
+def _with_redshifts(chunk: list, z: np.ndarray) -> list:
+    """``chunk`` with the estimate ``z[i]`` as the redshift of each record that has none."""
+    return [
+        dataclasses.replace(sn, redshift=float(zi))
+        if sn.redshift is None and np.isfinite(zi)
+        else sn
+        for sn, zi in zip(chunk, z, strict=True)
+    ]
 
 
 def _collect(collect, clf, chunk, ok, logits, probs, predicted) -> None:
@@ -488,6 +508,7 @@ def _schema(labels: list[str]):
             ("redshift", pa.float64()),
             ("redshift_sigma", pa.float64()),
             ("input_redshift", pa.float64()),
+            ("classifier_redshift", pa.float64()),
             ("modality", pa.string()),
             ("novelty", pa.float64()),
             ("novelty_percentile", pa.float64()),
@@ -498,7 +519,9 @@ def _schema(labels: list[str]):
     )
 
 
-def _record_batch(clf, chunk, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, hits):
+def _record_batch(
+    clf, chunk, given, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, hits
+):
     import pyarrow as pa
 
     def f64(x):
@@ -513,6 +536,7 @@ def _record_batch(clf, chunk, probs, predicted, z, z_sigma, modality, novelty, p
         f64(z),
         f64(z_sigma),
         f64([np.nan if sn.redshift is None else sn.redshift for sn in chunk]),
+        f64([np.nan if sn.redshift is None else sn.redshift for sn in given]),
         pa.array([m or None for m in modality], pa.string()),
         f64(novelty),
         f64(pct),
@@ -542,6 +566,7 @@ def _run(
     model=DEFAULT_MODEL,
     processor=None,
     redshift_model=None,
+    feed_redshift: bool = False,
     reference="auto",
     k: int = 5,
     novelty_k: int = 10,
@@ -555,7 +580,9 @@ def _run(
     """The record batches; ``state`` receives the classifier, skipped files and rule counts."""
     from tqdm.auto import tqdm
 
-    clf = _setup(model, processor, redshift_model, reference, k, novelty_k, batch_size, device)
+    clf = _setup(
+        model, processor, redshift_model, feed_redshift, reference, k, novelty_k, batch_size, device
+    )
     state.update(classifier=clf, skipped=[], rules=Counter())
     total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
     chunks = iter_record_chunks(
@@ -580,6 +607,10 @@ def classify(data, **kwargs) -> Any:
             ``processor``.
         redshift_model: an optional :class:`~maven.models.MavenForRedshift` folder for the
             ``redshift`` / ``redshift_sigma`` columns.
+        feed_redshift: give the classifier the redshift model's estimate for each record
+            without a redshift of its own (its distance-modulus token and a rest-frame
+            spectrum then have one); off by default: the classifier sees the input's redshifts
+            only. Not yet measured on held-out objects against leaving the redshift out.
         reference: the reference index (a folder or :class:`~maven.search.EmbeddingIndex`)
             for novelty and neighbours; ``"auto"`` (default): ``MODEL/reference`` (with a
             warning, and no novelty, where there is none); ``None``: none. An index built

@@ -281,6 +281,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         evaluation=args.evaluate,
         model=model,
         redshift_model=args.redshift_model,
+        feed_redshift=args.feed_redshift,
         reference=None if args.no_reference else (args.reference or "auto"),
         k=args.k,
         chunk_size=args.chunk_size,
@@ -802,6 +803,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cls.add_argument("--out", type=Path, required=True, help="table: .parquet or .csv")
     cls.add_argument("--redshift-model", default=None, help="a redshift head folder (optional)")
+    cls.add_argument(
+        "--feed-redshift",
+        action="store_true",
+        help="give the classifier the redshift model's estimate where a record has no redshift",
+    )
     cls.add_argument(
         "--reference", default=None, help="reference index folder (default: MODEL/reference)"
     )

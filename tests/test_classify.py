@@ -275,3 +275,34 @@ def test_shipped_model_classifies_a_light_curve_with_neighbours():
     row = table.to_pylist()[0]
     assert row["predicted"] in ("Ia", "II", "Ibc", "IIn", "SLSN-I")
     assert len(row["neighbours"]) == 5 and row["neighbours"][0]["name"]
+
+
+def test_feed_redshift_gives_the_classifier_the_redshift_heads_estimate(head, sims, tmp_path):
+    from maven.models.modeling_heads import MavenForRedshift
+
+    folder, _ = head
+    torch.manual_seed(2)
+    zfolder = tmp_path / "z"
+    MavenForRedshift(MavenConfig.from_preset("tiny"), head_modality="both").save_pretrained(zfolder)
+    MavenProcessor(spectrum_bins=128).save_pretrained(zfolder)
+    records = _unlabelled(sims[:6])
+    records = [dataclasses.replace(sn, redshift=None) for sn in records[:4]] + records[4:]
+    kw = dict(model=folder, redshift_model=zfolder, reference=None, progress=False)
+    plain = maven.classify(records, **kw).to_pylist()
+    fed = maven.classify(records, feed_redshift=True, **kw).to_pylist()
+    for p, f, sn in zip(plain, fed, records, strict=True):
+        assert f["redshift"] == pytest.approx(p["redshift"])  # the same redshift head output
+        if sn.redshift is None:
+            assert p["classifier_redshift"] is None and f["input_redshift"] is None
+            assert f["classifier_redshift"] == pytest.approx(f["redshift"])
+        else:
+            assert f["classifier_redshift"] == p["classifier_redshift"] == sn.redshift
+            assert f["p_Ia"] == pytest.approx(p["p_Ia"])  # own redshift: unchanged
+    changed = [
+        f["p_Ia"] != pytest.approx(p["p_Ia"]) for p, f in zip(plain[:4], fed[:4], strict=True)
+    ]
+    assert any(changed)  # the estimate reached the classifier's redshift token
+    with pytest.raises(MavenError, match="feed_redshift needs a redshift_model"):
+        maven.classify(records, model=folder, feed_redshift=True, progress=False)
+    with pytest.raises(MavenError, match="feed_redshift must be True or False"):
+        maven.classify(records, feed_redshift="yes", **kw)
