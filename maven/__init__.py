@@ -24,6 +24,7 @@ from maven.errors import (
     FormatError,
     IndexFormatError,
     MavenError,
+    StorageError,
     UnknownBandError,
     ValidationError,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "FormatError",
     "IndexFormatError",
     "MavenError",
+    "StorageError",
     "UnknownBandError",
     "ValidationError",
     "__version__",

@@ -133,3 +133,17 @@ def test_supernova_rejects_wrong_types(kw, field):
     with pytest.raises(ValidationError) as err:
         Supernova("SN-w", spectra=[s], **kw)
     assert err.value.field == field and err.value.object_id == "SN-w"
+
+
+def test_every_error_class_is_exported_from_maven():
+    import inspect
+
+    import maven
+    from maven import errors
+
+    classes = {
+        n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, MavenError)
+    }
+    assert {"StorageError", "IndexFormatError"} <= classes
+    assert classes <= set(maven.__all__)
+    assert all(getattr(maven, n) is getattr(errors, n) for n in classes)
