@@ -180,7 +180,8 @@ class _Classifier:
 def _load_head(model, processor, task: str):
     """``(model, processor, folder or None)`` for a head of ``task`` from a folder / Hub id or
     a loaded model."""
-    from maven.models.loading import from_pretrained, resolve_folder
+    from maven.models.hub import resolve_folder
+    from maven.models.loading import from_pretrained
     from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
 
     cls = MavenForSupernovaClassification if task == "classification" else MavenForRedshift

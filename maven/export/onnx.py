@@ -272,7 +272,8 @@ def export_onnx(
     import torch
 
     import maven
-    from maven.models.loading import from_pretrained, resolve_folder
+    from maven.models.hub import resolve_folder
+    from maven.models.loading import from_pretrained
     from maven.utils.atomic import staged_directory
 
     out = Path(out)

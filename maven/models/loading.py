@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from maven.errors import ConfigError, FormatError
+from maven.models.hub import resolve_folder
 
-__all__ = ["ARCHITECTURES", "WEIGHTS_NAME", "from_pretrained", "resolve_folder"]
+__all__ = ["ARCHITECTURES", "WEIGHTS_NAME", "from_pretrained"]
 
 #: ``task`` of :func:`from_pretrained` -> the class it builds
 ARCHITECTURES = {
@@ -40,52 +41,6 @@ HEAD_PREFIXES = {"MavenForSupernovaClassification": "classifier.", "MavenForReds
 #: prefix of the towers' tensors in a head model
 TOWERS_PREFIX = "maven."
 WEIGHTS_NAME = "model.safetensors"
-#: the files a model needs, and all that is fetched from the Hub
-HUB_FILES = ["config.json", "processor_config.json", "*.safetensors", "*.safetensors.index.json"]
-
-
-def resolve_folder(
-    path: str | Path,
-    *,
-    revision: str | None = None,
-    cache_dir: str | Path | None = None,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-) -> Path:
-    """A local model folder: ``path`` itself, or the Hub repository ``path`` (``owner/name``)
-    from the Hugging Face cache, downloaded first unless offline (``HF_HUB_OFFLINE=1`` or
-    ``local_files_only``).
-
-    Raises:
-        ConfigError: neither a folder nor a repository that can be had.
-    """
-    folder = Path(path)
-    if folder.is_dir():
-        return folder
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(str(path))
-    except HFValidationError:
-        raise ConfigError(f"{path}: no such model folder") from None
-    try:
-        return Path(
-            snapshot_download(
-                str(path),
-                revision=revision,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-                token=token,
-                allow_patterns=HUB_FILES,
-            )
-        )
-    except Exception as exc:  # hub, network and cache errors alike: one message
-        raise ConfigError(
-            f"{path}: no such model folder, and not a Hugging Face Hub model that can be had "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
 
 
 def _architecture(folder: Path) -> str:

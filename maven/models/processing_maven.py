@@ -57,6 +57,7 @@ import numpy as np
 from maven.data.bands import get_band
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import ConfigError, MavenError, UnknownBandError, ValidationError
+from maven.models.hub import resolve_folder
 from maven.models.processor_options import ProcessorOptions
 
 __all__ = ["MavenProcessor", "PROCESSOR_CONFIG_NAME"]
@@ -148,14 +149,13 @@ class MavenProcessor:
     @classmethod
     def from_pretrained(cls, directory: str | Path, **overrides: Any) -> MavenProcessor:
         """Read ``processor_config.json`` from a local folder (as written by save_pretrained)
-        or a Hub repository (:func:`maven.models.loading.resolve_folder`, whose options
+        or a Hub repository (:func:`maven.models.hub.resolve_folder`, whose options
         ``revision``, ``cache_dir``, ``local_files_only`` and ``token`` may be given, as
         ``AutoProcessor.from_pretrained`` does; its ``trust_remote_code`` is ignored).
 
         Raises:
             ConfigError: missing or unreadable file, or bad options.
         """
-        from maven.models.loading import resolve_folder
 
         hub = {k: overrides.pop(k) for k in _HUB_OPTIONS if k in overrides}
         overrides.pop("trust_remote_code", None)

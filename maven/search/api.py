@@ -25,7 +25,8 @@ def _model(model, processor=None, *, device: str | None = None):
     """``(model, processor, hash, name)`` from a model folder or Hub id (its towers, read by
     :func:`maven.from_pretrained`) or a loaded model (a default processor if none given)."""
     if isinstance(model, (str, Path)):
-        from maven.models.loading import from_pretrained, resolve_folder
+        from maven.models.hub import resolve_folder
+        from maven.models.loading import from_pretrained
 
         folder = resolve_folder(model)
         h, name = model_hash(folder), model_name(model)
