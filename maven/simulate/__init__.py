@@ -15,6 +15,11 @@ Example::
     tiny = simulate(20, config=SimConfig.preset("tiny"))           # runs on a fresh clone
     simulate_dataset("sim/ztf", 100_000, survey="ztf", seed=1, workers=8, shard_size=5000)
 
+``survey="followup"``: follow-up photometry from many telescopes shaped like the real
+development set (:mod:`maven.simulate.followup`)::
+
+    fu = simulate(100, config=SimConfig(survey="followup"), seed=2)
+
 Novel classes for novelty evaluation, never simulated unless listed (:data:`NOVEL_CLASSES`):
 ``"TDE"`` (physics: hot power-law-declining blackbody), ``"KN"`` (Kasen+17 models of the
 template directory, else a physics kilonova) and ``"Ia-91bg"`` (the Nugent 91bg template;
