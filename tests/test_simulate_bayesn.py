@@ -8,13 +8,11 @@ import pytest
 
 from maven.simulate import HELDOUT, SimConfig, get_library, simulate
 from maven.simulate import bayesn as B
+from maven.simulate.grid import REST_WAVE, peak_of_curve, rest_b_weights
 from maven.simulate.templates import (
     CATALOG,
-    REST_WAVE,
-    _rest_b_weights,
     available_templates,
     cache_dir,
-    peak_of_curve,
     pick_template,
     template_weights,
 )
@@ -42,7 +40,7 @@ def _band_weights(name: str) -> np.ndarray:
 
 def _b_stats(phase: np.ndarray, flux: np.ndarray) -> tuple[float, float, float]:
     """(peak phase, peak M_B AB, delta m15(B)) of a grid in F_lambda at 10 pc."""
-    b = flux @ _rest_b_weights()
+    b = flux @ rest_b_weights()
     tp, bp = peak_of_curve(phase, b)
     return tp, -2.5 * np.log10(bp) - 48.6, -2.5 * np.log10(np.interp(tp + 15.0, phase, b) / bp)
 
@@ -125,7 +123,7 @@ def test_peak_brightness_near_m0_and_close_to_hsiao():
     # the mean BayeSN SED stays close to its Hsiao base: B-V at peak, decline rate
     hp, hf = B._hsiao(str(TEMPLATES))
     wv = _band_weights("bessell::V")
-    wb = _rest_b_weights()
+    wb = rest_b_weights()
 
     def bv(phase, f, t):
         return -2.5 * np.log10(np.interp(t, phase, f @ wb) / np.interp(t, phase, f @ wv))

@@ -9,6 +9,7 @@ import pytest
 
 from maven.errors import ConfigError
 from maven.simulate import SimConfig, provenance, simulate
+from maven.simulate.grid import REST_WAVE
 from maven.simulate.host import (
     HOST_WINDOW,
     add_host,
@@ -17,7 +18,7 @@ from maven.simulate.host import (
     physics_hosts,
 )
 from maven.simulate.spectra import INSTRUMENTS, observe_spectrum
-from maven.simulate.templates import REST_WAVE, cache_dir
+from maven.simulate.templates import cache_dir
 
 from .paths import REPO, TEMPLATES
 

@@ -174,7 +174,7 @@ def test_fast_path_agrees_with_sncosmo(tid, band):
 def test_ia_templates_continue_with_a_linear_magnitude_tail():
     from dataclasses import replace
 
-    from maven.simulate.templates import LATE_TIME_PHASE, extend_late_time, load_builtin_hsiao
+    from maven.simulate.grid import LATE_TIME_PHASE, extend_late_time, load_builtin_hsiao
 
     raw = load_builtin_hsiao()
     raw = replace(raw, phase=raw.phase[raw.phase <= 50], flux=raw.flux[raw.phase <= 50])

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from maven.simulate import ObjectModel, ObjectParams, get_library
+from maven.simulate.grid import HELDOUT, REST_WAVE
 from maven.simulate.physics import magnetar_bank, magnetar_grid
 from maven.simulate.slsn_features import DASH_TARBALL, HELDOUT_OBJECTS, load_slsn_features
-from maven.simulate.templates import HELDOUT, REST_WAVE
 
 from .paths import TEMPLATES
 

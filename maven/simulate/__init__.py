@@ -31,6 +31,7 @@ Cluster job arrays: task ``k`` runs ``simulate_shard(out, n, seed=s, shard=k, co
 one final ``write_manifest(out, config=c, seed=s)``.
 """
 
+from maven.simulate.grid import HELDOUT
 from maven.simulate.simulator import (
     DEFAULT_CLASSES,
     NOVEL_CLASSES,
@@ -45,7 +46,7 @@ from maven.simulate.simulator import (
     write_manifest,
 )
 from maven.simulate.sources import ObjectModel, ObjectParams, to_sncosmo_model
-from maven.simulate.templates import HELDOUT, find_template_dir
+from maven.simulate.templates import find_template_dir
 
 __all__ = [
     "DEFAULT_CLASSES",

@@ -25,14 +25,14 @@ The model files are the ``BAYESN.YAML`` of ``sed/bayesn/{M20,T21,W22}_model`` (k
 
 Per-object draws in a fixed-template simulator: a **bank** of :data:`BANK_SIZE` pre-drawn
 realisations per model with fixed seeds (``bayesn-M20-000`` ... ``bayesn-M20-031``), each a
-plain :class:`~maven.simulate.templates.TemplateGrid` (precomputed, cached as ``.npz``), so the
+plain :class:`~maven.simulate.grid.TemplateGrid` (precomputed, cached as ``.npz``), so the
 per-object cost is that of any other template. theta1 is drawn stratified (the mid-quantiles
 ``(k + 0.5) / n`` of N(0, 1), in a fixed random order) so that a small bank covers the
 population evenly; eps is a full random draw per realisation. The bank shares the draw weight of
 one template (``meta["bank"]``; :func:`maven.simulate.templates.pick_template`).
 
 Grid (conventions of :mod:`maven.simulate.templates`): rest F_lambda at 10 pc on
-:data:`~maven.simulate.templates.REST_WAVE`, zero outside the model's wavelength knots
+:data:`~maven.simulate.grid.REST_WAVE`, zero outside the model's wavelength knots
 (M20, W22: 3000-18500 A, cut at 12000 A by the common grid; T21: 3500-9500 A; as the M20 notes
 say, the model is untrained below ~3500 A, U band: its W there are used as they are), phases of the
 Hsiao template (-20 ... +85 d, daily). BayeSN is defined on -10 ... +40 d (its phase knots);
@@ -209,14 +209,14 @@ def magnitude_grid(
 def _hsiao(root: str | None) -> tuple[np.ndarray, np.ndarray]:
     """The Hsiao V3 template (phase, F_lambda on REST_WAVE), from ``root/sed/hsiao`` when there,
     else sncosmo's bundled (subsampled) copy."""
-    from maven.simulate.templates import _resample, load_builtin_hsiao
+    from maven.simulate.grid import load_builtin_hsiao, resample_grid
 
     path = Path(root) / "sed" / "hsiao" / "Hsiao_SED_V3.fits" if root else None
     if path is not None and path.exists():
         import sncosmo
 
         phase, wave, flux = sncosmo.read_griddata_fits(str(path))
-        phase, grid, _, _ = _resample(phase, wave, flux)
+        phase, grid, _, _ = resample_grid(phase, wave, flux)
         return phase, grid
     g = load_builtin_hsiao()
     return g.phase, g.flux
@@ -231,7 +231,7 @@ def realisation_grid(
     """One BayeSN SED on the template conventions: ``phase``, ``flux`` (F_lambda at 10 pc,
     ``(P, W)`` on REST_WAVE, zero outside the model's wavelength knots), ``wmin``, ``wmax``, and
     the truth ``theta1``, ``m0``, ``sigma0`` (for the ``.npz`` cache)."""
-    from maven.simulate.templates import REST_WAVE
+    from maven.simulate.grid import REST_WAVE
 
     phase, hflux = _hsiao(str(root) if root is not None else None)
     inside = (REST_WAVE >= model.l_knots[0]) & (REST_WAVE <= model.l_knots[-1])

@@ -140,7 +140,7 @@ def measure_followup_stats(
         MavenError: fewer than 10 usable objects, or too few detections for the noise table.
     """
     from maven.data.cosmology import distance_modulus
-    from maven.simulate.simulator import DEFAULT_CLASSES
+    from maven.data.types import DEFAULT_CLASSES
 
     classes = tuple(classes or DEFAULT_CLASSES)
     sched: dict[str, list] = defaultdict(list)

@@ -4,7 +4,7 @@ A real classification spectrum of a supernova in a galaxy holds some of the gala
 (the slit or IFU spaxel covers the host under the SN). The photometry of the simulator stays
 host-free (survey photometry is difference imaging), only the spectra get the host.
 
-Templates (rest-frame F_lambda on :data:`~maven.simulate.templates.REST_WAVE`, each normalised to
+Templates (rest-frame F_lambda on :data:`~maven.simulate.grid.REST_WAVE`, each normalised to
 a mean of 1 in rest 5500-6000 A), from the template directory when there is one
 (``spectra/superfit_templates.tar.gz``, the Superfit galaxy bank):
 
@@ -46,7 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.simulate.templates import REST_WAVE, cached_arrays
+from maven.simulate.grid import REST_WAVE
+from maven.simulate.templates import cached_arrays
 
 __all__ = [
     "HOST_GROUP_WEIGHTS",

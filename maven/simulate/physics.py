@@ -1,4 +1,4 @@
-"""Physics models -> :class:`~maven.simulate.templates.TemplateGrid`: bolometric light curve
+"""Physics models -> :class:`~maven.simulate.grid.TemplateGrid`: bolometric light curve
 plus a cooling blackbody photosphere (no spectral lines, except the SLSN-I features and the
 TDE bumps below).
 
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from maven.simulate.grid import HELDOUT, REST_WAVE, TemplateGrid, peak_phase_of
 from maven.simulate.slsn_features import DASH_TARBALL, HELDOUT_OBJECTS, load_slsn_features
-from maven.simulate.templates import HELDOUT, REST_WAVE, TemplateGrid, peak_phase_of
 
 __all__ = [
     "magnetar_bank",

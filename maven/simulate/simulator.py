@@ -49,9 +49,17 @@ import numpy as np
 
 from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
+from maven.data.types import DEFAULT_CLASSES
 from maven.errors import ConfigError, MavenError
 from maven.simulate import population as pop
 from maven.simulate.followup import FOLLOWUP, load_followup_stats
+from maven.simulate.grid import (
+    HELDOUT,
+    NOVEL_CLASSES,
+    TemplateGrid,
+    extend_late_time,
+    load_builtin_hsiao,
+)
 from maven.simulate.host import draw_host, get_host_library
 from maven.simulate.physics import fallback_bank, kilonova_bank, magnetar_bank, tde_bank
 from maven.simulate.sources import ObjectModel, ObjectParams, band_info
@@ -66,13 +74,8 @@ from maven.simulate.survey import (
 )
 from maven.simulate.templates import (
     CATALOG,
-    HELDOUT,
-    NOVEL_CLASSES,
-    TemplateGrid,
     available_templates,
-    extend_late_time,
     find_template_dir,
-    load_builtin_hsiao,
     load_template,
     pick_template,
 )
@@ -90,7 +93,6 @@ __all__ = [
     "write_manifest",
 ]
 
-DEFAULT_CLASSES = ("Ia", "II", "Ibc", "IIn", "SLSN-I")
 _HELDOUT_MODES = ("exclude", "include", "only")
 _PHOTOMETRY = ("auto", "forced", "alert")
 _DEG = math.pi / 180.0
@@ -400,7 +402,7 @@ def get_library(
     has no fallback (:class:`ConfigError`). Novel classes are held out as a whole: ``heldout``
     does not filter their templates. ``heldout_subtypes`` adds whole subtypes to the held-out
     set (a subtype that no template of ``classes`` has raises :class:`ConfigError`). Ia
-    templates are continued to +150 d by :func:`~maven.simulate.templates.extend_late_time`."""
+    templates are continued to +150 d by :func:`~maven.simulate.grid.extend_late_time`."""
     root = Path(template_dir) if (template_dir and use_templates) else None
     by_class = _load_class_templates(root, classes)
     need_fallback = any(not by_class[c] for c in classes if c in ("II", "Ibc", "IIn"))

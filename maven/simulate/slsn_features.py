@@ -16,7 +16,7 @@ read. Cleaning:
   dropped: 21 SLSN-I remain.
 
 Feature ratio of one spectrum: the flux is averaged into the 10 A bins of
-:data:`~maven.simulate.templates.REST_WAVE`, median-filtered over 50 A (removes narrow host
+:data:`~maven.simulate.grid.REST_WAVE`, median-filtered over 50 A (removes narrow host
 lines, cosmic rays and noise; SLSN lines are >= 100 A wide) and divided by a smooth continuum,
 a blackbody times the UV cut of the magnetar model (``min(1, lambda / 3000 A)``), fitted as the
 75 % quantile of log flux (an upper envelope, so the absorptions do not drag it down) over
@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.simulate.templates import REST_WAVE, cached_arrays
+from maven.simulate.grid import REST_WAVE
+from maven.simulate.templates import cached_arrays
 
 __all__ = [
     "DASH_TARBALL",

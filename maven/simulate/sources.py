@@ -21,8 +21,8 @@ from functools import cache
 import extinction
 import numpy as np
 
+from maven.simulate.grid import REST_WAVE, TemplateGrid, peak_of_curve, rest_b_weights
 from maven.simulate.population import lumdist_cm
-from maven.simulate.templates import REST_WAVE, TemplateGrid, _rest_b_weights, peak_of_curve
 
 __all__ = ["ObjectParams", "ObjectModel", "BandInfo", "band_info", "to_sncosmo_model"]
 
@@ -82,7 +82,7 @@ def _b_cols() -> tuple[slice, np.ndarray]:
     """Columns of :data:`REST_WAVE` where the rest B weights are non-zero, and the weights."""
     global _B_COLS
     if _B_COLS is None:
-        w = _rest_b_weights()
+        w = rest_b_weights()
         nz = np.flatnonzero(w)
         sl = slice(int(nz[0]), int(nz[-1]) + 1)
         _B_COLS = (sl, w[sl])
