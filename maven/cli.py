@@ -61,13 +61,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _sim_config(args: argparse.Namespace):
     from maven.simulate import SimConfig
-    from maven.utils.checks import read_yaml
 
-    options = {} if args.config is None else read_yaml(args.config, "simulation")
-    for key in ("survey", "template_dir", "heldout"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
-    return SimConfig.preset(args.preset, **options)
+    options = {key: getattr(args, key) for key in ("survey", "template_dir", "heldout")}
+    if args.config is not None:
+        return SimConfig.from_yaml(args.config, args.preset, **options)
+    return SimConfig.preset(args.preset, **{k: v for k, v in options.items() if v is not None})
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

@@ -175,3 +175,24 @@ def test_sim_config_bad_values(bad, match):
 
     with pytest.raises(ConfigError, match=match):
         SimConfig(**bad)
+
+
+def test_sim_config_from_yaml(tmp_path):
+    from maven.simulate import SimConfig
+
+    path = tmp_path / "sim.yaml"
+    path.write_text("survey: lsst\nz_max: 0.3\n")
+    cfg = SimConfig.from_yaml(path, "tiny", survey=None, heldout="include")
+    assert (cfg.survey, cfg.z_max, cfg.heldout, cfg.use_templates) == (
+        "lsst",
+        0.3,
+        "include",
+        False,
+    )
+    assert SimConfig.from_yaml(path, survey="ztf").survey == "ztf"  # an override wins
+    path.write_text("survey: lsst\nz_maxx: 0.3\n")
+    with pytest.raises(ConfigError, match=r"unknown keys \['z_maxx'\]"):
+        SimConfig.from_yaml(path)
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        SimConfig.from_yaml(path)

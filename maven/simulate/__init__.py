@@ -31,14 +31,11 @@ Cluster job arrays: task ``k`` runs ``simulate_shard(out, n, seed=s, shard=k, co
 one final ``write_manifest(out, config=c, seed=s)``.
 """
 
-from maven.simulate.grid import HELDOUT
+from maven.data.types import DEFAULT_CLASSES
+from maven.simulate.config import PRESETS, SimConfig
+from maven.simulate.grid import HELDOUT, NOVEL_CLASSES
+from maven.simulate.library import TemplateLibrary, get_library
 from maven.simulate.simulator import (
-    DEFAULT_CLASSES,
-    NOVEL_CLASSES,
-    PRESETS,
-    SimConfig,
-    TemplateLibrary,
-    get_library,
     provenance,
     simulate,
     simulate_dataset,
