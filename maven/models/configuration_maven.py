@@ -24,11 +24,16 @@ from maven.errors import ConfigError
 
 __all__ = [
     "HEAD_DEFAULTS",
+    "MAX_LOGIT_SCALE",
     "MavenPhotometryConfig",
     "MavenSpectrumConfig",
     "MavenConfig",
     "PRESETS",
 ]
+
+#: the largest logit scale (log of the inverse CLIP temperature): the initial value may not
+#: exceed it, the forward pass and the trainer clamp at it (CLIP's temperature floor 1/100)
+MAX_LOGIT_SCALE = math.log(100.0)
 
 #: the settings of a task head (:mod:`maven.models.modeling_heads` says what each means) and
 #: their defaults: :class:`MavenConfig` fields, checked with the others. A config holds those
@@ -414,7 +419,7 @@ class MavenConfig(PretrainedConfig):
             raise ConfigError(
                 f"logit_scale_init_value must be a number, got {logit_scale_init_value!r}"
             ) from None
-        if not math.isfinite(scale) or not 0.0 <= scale <= math.log(100.0):
+        if not math.isfinite(scale) or not 0.0 <= scale <= MAX_LOGIT_SCALE:
             raise ConfigError(
                 f"logit_scale_init_value must be in [0, log(100)], got {logit_scale_init_value!r}"
             )

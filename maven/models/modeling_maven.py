@@ -22,7 +22,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
 from maven.errors import MavenError
-from maven.models.configuration_maven import MavenConfig
+from maven.models.configuration_maven import MAX_LOGIT_SCALE, MavenConfig
 from maven.models.encoders import MavenPhotometryEncoder, MavenSpectrumEncoder, RedshiftToken
 
 try:  # transformers >= 5: init helpers that leave already-loaded weights alone
@@ -58,9 +58,6 @@ SPECTRUM_INPUTS = (
     "redshift",
     "redshift_mask",
 )
-
-#: the largest logit scale the forward pass uses (CLIP's temperature floor 1/100)
-MAX_LOGIT_SCALE = math.log(100.0)
 
 
 def contrastive_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -103,6 +100,7 @@ class MavenOutput(ModelOutput):
     spectrum_model_output: BaseModelOutputWithPooling | None = None
 
     def to_tuple(self) -> tuple:
+        """As :meth:`ModelOutput.to_tuple`, with the nested tower outputs as tuples too."""
         return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in super().to_tuple())
 
 

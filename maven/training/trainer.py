@@ -23,7 +23,6 @@ up to its step.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import torch
 
 from maven.errors import ConfigError, MavenError
 from maven.evaluation.retrieval import retrieval_metrics
+from maven.models.configuration_maven import MAX_LOGIT_SCALE
 from maven.training.config import TrainingConfig
 from maven.training.data import (
     RecordSource,
@@ -53,8 +53,6 @@ from maven.training.shards import ShardSource
 from maven.utils.atomic import write_text
 
 __all__ = ["pretrain", "evaluate_pairs"]
-
-LOGIT_SCALE_MAX = math.log(100.0)
 
 
 def _build(config: TrainingConfig):
@@ -297,7 +295,7 @@ def pretrain(config: TrainingConfig, output_dir: str | Path, *, resume: bool = F
         if not synced:
             continue
         with torch.no_grad():
-            unwrapped.logit_scale.clamp_(0, LOGIT_SCALE_MAX)
+            unwrapped.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
         step += 1
         bar.update(1)
         record = None
