@@ -97,3 +97,14 @@ def test_heldout_only_mode():
     sne = simulate(12, config=cfg, seed=1)
     held = {tid for v in HELDOUT.values() for tid in v}
     assert all(sn.meta["template"] in held and sn.meta["template_heldout"] for sn in sne)
+
+
+def test_shipped_catalogue_rows():
+    from maven.simulate.bayesn import bank_ids
+    from maven.simulate.grid import NOVEL_CLASSES
+
+    ids = [t.id for t in CATALOG]
+    assert len(ids) == len(set(ids)) == 110
+    assert [t.id for t in CATALOG if t.family == "bayesn"] == list(bank_ids("M20"))
+    assert {t.cls for t in CATALOG} == {"Ia", "II", "Ibc", "IIn", *NOVEL_CLASSES} - {"TDE"}
+    assert all(t.relpath.startswith("sed/") and t.citation for t in CATALOG)

@@ -28,6 +28,7 @@ Parsed grids are cached (``.npz``, never pickle) in ``$MAVEN_CACHE_DIR`` or
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import os
@@ -41,7 +42,6 @@ import numpy as np
 
 from maven.errors import ConfigError, MavenError
 from maven.simulate.grid import (
-    HSIAO_CITATION,
     REST_WAVE,
     TemplateGrid,
     peak_phase_of,
@@ -61,17 +61,6 @@ __all__ = [
     "template_weights",
 ]
 
-#: Kasen et al. 2017 kilonova models in ``sed/kasen17_kilonova`` (ejecta mass [Msun], velocity
-#: [c], lanthanide fraction), as named in the files.
-KASEN17_MODELS: tuple[str, ...] = (
-    "m0.020_vk0.30_Xlan1e-9.0",
-    "m0.025_vk0.30_Xlan1e-5.0",
-    "m0.025_vk0.30_Xlan1e-4.0",
-    "m0.030_vk0.20_Xlan1e-2.0",
-    "m0.050_vk0.15_Xlan1e-2.0",
-    "m0.040_vk0.10_Xlan1e-1.0",
-)
-
 
 @dataclass(frozen=True)
 class TemplateInfo:
@@ -85,177 +74,24 @@ class TemplateInfo:
     citation: str
 
 
-_CITE = {
-    "snana": "SNANA NON1A templates (Kessler+10, SDSS-II SNe)",
-    "pierel": "Pierel et al. 2018 PASP 130 114504 (UV/NIR-extended NON1A)",
-    "sako": "Sako et al. 2011 ApJ 738 162",
-    "v19": "Vincenzi et al. 2019 MNRAS 489 5802",
-    "nugent": "Nugent, Kim & Perlmutter 2002 (Nugent templates)",
-    "hsiao": HSIAO_CITATION,
-    "salt2": "Guy et al. 2007/2010 (SALT2.4, Betoule+14 training)",
-    "salt3": "Kenworthy et al. 2021 ApJ 923 265 (SALT3-K21)",
-    "kasen17": "Kasen et al. 2017 Nature 551 80 (kilonova models)",
-    "bayesn": "Mandel et al. 2022 MNRAS 510 3939 (BayeSN M20); Thorp et al. 2021 MNRAS 508 4310",
-}
-
-#: BayeSN model whose realisation bank is catalogued (see :mod:`maven.simulate.bayesn`).
-BAYESN_BANK_MODEL = "M20"
+#: the catalogue's file: one row per template (id, class, subtype, family, relpath, citation)
+CATALOG_FILE = Path(__file__).parent / "data" / "templates.csv"
 
 
-def _build_catalog() -> tuple[TemplateInfo, ...]:
-    out: list[TemplateInfo] = [
-        TemplateInfo("salt3-k21", "Ia", "Ia", "salt", "sed/salt/salt3-k21.tar.gz", _CITE["salt3"]),
-        TemplateInfo("salt2-4", "Ia", "Ia", "salt", "sed/salt/salt2-4.tar.gz", _CITE["salt2"]),
-        TemplateInfo("hsiao", "Ia", "Ia", "hsiao", "sed/hsiao/Hsiao_SED_V3.fits", _CITE["hsiao"]),
-    ]
-    from maven.simulate.bayesn import bank_ids
-
-    for tid in bank_ids(BAYESN_BANK_MODEL):
-        rel = f"sed/bayesn/{BAYESN_BANK_MODEL}_model/BAYESN.YAML"
-        out.append(TemplateInfo(tid, "Ia", "Ia", "bayesn", rel, _CITE["bayesn"]))
-    snana = {
-        "Ic": "004012 013195 014475 015475",
-        "Ib": "000020 002744 014492 019323",
-        "IIP": "000018 003818 013376 014450 014599 015031 015320 018109 018297 018408 018441 "
-        "018457 018590 018596 018700 018713 018734",
-        "IIn": "012842 013449",
-        "II-pec": "017548",
-    }
-    for sub, ids in snana.items():
-        for i in ids.split():
-            out.append(
-                TemplateInfo(
-                    f"snana-SDSS-{i}",
-                    _class_of(sub),
-                    sub,
-                    "snana",
-                    f"sed/snana_non1a/SDSS-{i}.SED.gz",
-                    _CITE["snana"],
-                )
-            )
-    for name in (
-        "CSP-2004gq",
-        "SNLS-04D1la",
-        "SDSS-015339",
-        "SDSS-017564",
-        "SDSS-017862",
-        "SDSS-018793",
-        "SDSS-018834",
-        "SDSS-018892",
-        "SDSS-020038",
-    ):
-        sub = "Ic" if not name.startswith("SDSS") else "IIP"
-        out.append(
+def _read_catalog(path: Path = CATALOG_FILE) -> tuple[TemplateInfo, ...]:
+    """The catalogue rows of ``path`` in their order (the order templates are drawn in)."""
+    with path.open(newline="") as f:
+        return tuple(
             TemplateInfo(
-                f"pierel-{name}",
-                _class_of(sub),
-                sub,
-                "pierel",
-                f"sed/pierel18_non1a/{name}.SED.gz",
-                _CITE["pierel"],
+                r["id"], r["class"], r["subtype"], r["family"], r["relpath"], r["citation"]
             )
+            for r in csv.DictReader(f)
         )
-    # Sako+11 types as in sncosmo 2.13 builtins.
-    sako = {
-        "000018": "IIL/P",
-        "001472": "IIP",
-        "002000": "Ib",
-        "002744": "Ib",
-        "003818": "IIP",
-        "013195": "Ic",
-        "014492": "Ib",
-        "014599": "IIP",
-    }
-    for i, sub in sako.items():
-        out.append(
-            TemplateInfo(
-                f"sako-SDSS-{i}",
-                _class_of(sub),
-                sub,
-                "sako",
-                f"sed/sako11/S11_SDSS-{i}.SED.gz",
-                _CITE["sako"],
-            )
-        )
-    v19 = {
-        "2009N": "II",
-        "2009kr": "II",
-        "2013fs": "II",
-        "2006T": "IIb",
-        "2011ei": "IIb",
-        "2006aa": "IIn",
-        "2008fq": "IIn",
-        "2009ip": "IIn",
-        "2010al": "IIn",
-        "2004gv": "Ib",
-        "2005bf": "Ib",
-        "2007Y": "Ib",
-        "2004fe": "Ic",
-        "2013ge": "Ic",
-        "1998bw": "Ic-BL",
-        "2006aj": "Ic-BL",
-        "2009bb": "Ic-BL",
-        "2012ap": "Ic-BL",
-    }
-    for sn, sub in v19.items():
-        out.append(
-            TemplateInfo(
-                f"v19-SN{sn}",
-                _class_of(sub),
-                sub,
-                "v19",
-                f"sed/vincenzi19/V19_SN{sn}_HostExtCorr.SED.gz",
-                _CITE["v19"],
-            )
-        )
-    nugent = {
-        "sn1bc": ("Ib/c", "sn1bc_flux.v1.1.dat.gz"),
-        "hyper": ("Ic-BL", "hyper_flux.v1.2.dat.gz"),
-        "sn2p": ("IIP", "sn2p_flux.v1.2.dat.gz"),
-        "sn2l": ("IIL", "sn2l_flux.v1.2.dat.gz"),
-        "sn2n": ("IIn", "sn2n_flux.v2.1.dat.gz"),
-    }
-    for key, (sub, fn) in nugent.items():
-        out.append(
-            TemplateInfo(
-                f"nugent-{key}", _class_of(sub), sub, "nugent", f"sed/nugent/{fn}", _CITE["nugent"]
-            )
-        )
-    # novel classes (never loaded unless requested)
-    out.append(
-        TemplateInfo(
-            "nugent-91bg",
-            "Ia-91bg",
-            "Ia-91bg",
-            "nugent-fits",
-            "sed/nugent/Nugent_SN91bg_SED.fits.gz",
-            _CITE["nugent"],
-        )
-    )
-    for name in KASEN17_MODELS:
-        out.append(
-            TemplateInfo(
-                f"kasen17-{name}",
-                "KN",
-                "KN",
-                "kasen17",
-                f"sed/kasen17_kilonova/knova_d1_n10_{name}.h5.gz",
-                _CITE["kasen17"],
-            )
-        )
-    return tuple(out)
 
 
-def _class_of(subtype: str) -> str:
-    if subtype == "IIn":
-        return "IIn"
-    if subtype in ("IIP", "IIL", "IIL/P", "II", "II-pec"):
-        return "II"
-    return "Ibc"  # Ib, Ic, Ib/c, IIb, Ic-BL
-
-
-#: Every template file maven knows how to read from a template directory.
-CATALOG: tuple[TemplateInfo, ...] = _build_catalog()
+#: Every template file maven knows how to read from a template directory, shipped as data
+#: (``maven/simulate/data/templates.csv``; the BayeSN rows are the members of the M20 bank).
+CATALOG: tuple[TemplateInfo, ...] = _read_catalog()
 
 
 # --------------------------------------------------------------------------- directories
