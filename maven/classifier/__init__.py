@@ -39,11 +39,14 @@ model can use have null probabilities and ``ood`` true.
 Simulated-only classes (TDE, kilonova, 91bg-like) have no rule of their own: they are flagged
 only when rule 4 catches them, which the shipped model does for few of them (see
 ``embeddings/README.md``, "Novelty").
+
+The rules and the public API are here; reading in chunks in :mod:`maven.classifier.reading`,
+the heads on a chunk in :mod:`~maven.classifier.heads`, the table's schema and writers in
+:mod:`~maven.classifier.table`, the labelled evaluation in :mod:`~maven.classifier.labelled`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
 from collections import Counter
@@ -53,6 +56,17 @@ from typing import Any
 
 import numpy as np
 
+from maven.classifier.heads import (
+    Classifier,
+    load_head,
+    predict_redshifts,
+    run_head,
+    search_reference,
+    with_redshifts,
+)
+from maven.classifier.labelled import collect_labelled, write_labelled_evaluation
+from maven.classifier.reading import iter_record_chunks
+from maven.classifier.table import record_batch, table_schema, write_csv_batch
 from maven.errors import ConfigError, MavenError
 
 __all__ = [
@@ -73,7 +87,7 @@ REDSHIFT_RANGE = (0.0, 0.8)
 #: novelty percentile above which an object is out of distribution
 NOVELTY_PERCENTILE = 99.0
 #: the shipped classifier (``model=`` default): ``weights/maven-base`` of this checkout
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "weights" / "maven-base"
 #: the reference index's folder inside a model folder (``reference="auto"``)
 REFERENCE_DIR = "reference"
 #: short names of the OOD rules, for summaries
@@ -85,120 +99,7 @@ _RULES = {
 }
 
 
-# ---------------------------------------------------------------------- reading
-
-
-def iter_record_chunks(
-    data,
-    chunk_size: int = 1024,
-    *,
-    format: str | None = None,
-    options: dict | None = None,
-    skipped: list | None = None,
-) -> Iterator[list]:
-    """Records in lists of at most ``chunk_size``, read lazily.
-
-    Args:
-        data: an iterable of :class:`~maven.data.Supernova`, a maven parquet dataset (folder
-            or shard; streamed), a file, or a folder of files in any readable format (read
-            file by file; the records of one object in several files are joined
-            (:func:`maven.io.merge.merge_by_name`) when they fall in one chunk: convert the
-            folder first with ``maven convert`` to join them all).
-        format, options: as :func:`maven.io.read_supernovae`.
-        skipped: a list that receives ``(path, reason)`` for each unreadable file of a folder.
-
-    Raises:
-        MavenError: a bad ``chunk_size``; what the readers raise for a single file.
-    """
-    from maven.io import is_dataset, iter_files, iter_supernovae, read_supernovae
-    from maven.io.merge import merge_by_name
-
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise MavenError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    if not isinstance(data, (str, Path)):
-        yield from _batched(iter(data), chunk_size)
-        return
-    path = Path(data)
-    if not path.exists():
-        raise MavenError(f"{path}: no such file or folder")
-    if format in (None, "maven_dataset") and (
-        path.suffix == ".parquet" or (path.is_dir() and is_dataset(path))
-    ):
-        yield from _batched(iter_supernovae(path), chunk_size)
-        return
-    if path.is_file():
-        yield from _batched(iter(read_supernovae(path, format, options=options)), chunk_size)
-        return
-    records: list = []
-    read_as: list[str] = []
-    for f in iter_files(path):
-        try:
-            got = read_supernovae(f, format, options=options)
-        except MavenError as exc:
-            if skipped is not None:
-                skipped.append((str(f), str(exc)))
-            continue
-        records += got
-        read_as += [next(iter(got.formats))] * len(got)
-        if len(records) >= chunk_size:
-            merged, _ = merge_by_name(records, read_as)
-            yield from _batched(iter(merged), chunk_size)
-            records, read_as = [], []
-    if records:
-        merged, _ = merge_by_name(records, read_as)
-        yield from _batched(iter(merged), chunk_size)
-
-
-def _batched(it: Iterator, n: int) -> Iterator[list]:
-    while chunk := [x for _, x in zip(range(n), it, strict=False)]:
-        yield chunk
-
-
-# ---------------------------------------------------------------------- the classifier
-
-
-@dataclasses.dataclass
-class _Classifier:
-    """Everything one run needs, loaded once."""
-
-    model: Any
-    processor: Any
-    model_hash: str
-    labels: list[str]
-    redshift_range: tuple[float, float]
-    z_model: Any = None
-    z_processor: Any = None
-    feed_redshift: bool = False
-    index: Any = None
-    reference: str | None = None
-    k: int = 5
-    novelty_k: int = 10
-    batch_size: int = 128
-    device: Any = None
-
-
-def _load_head(model, processor, task: str):
-    """``(model, processor, folder or None)`` for a head of ``task`` from a folder / Hub id or
-    a loaded model."""
-    from maven.models.hub import resolve_folder
-    from maven.models.loading import from_pretrained
-    from maven.models.modeling_heads import MavenForRedshift, MavenForSupernovaClassification
-
-    cls = MavenForSupernovaClassification if task == "classification" else MavenForRedshift
-    folder = None
-    if isinstance(model, (str, Path)):
-        folder = resolve_folder(model)
-        model, saved = from_pretrained(folder)
-        processor = saved if processor is None else processor
-    if not isinstance(model, cls):
-        where = f"{folder}" if folder is not None else "the model given"
-        raise ConfigError(
-            f"{where} holds a {type(model).__name__}, not a {cls.__name__} "
-            f"(a {task} head written by maven finetune)"
-        )
-    if processor is None:
-        raise ConfigError(f"a loaded {cls.__name__} needs its processor (processor=...)")
-    return model.eval(), processor, folder
+# ---------------------------------------------------------------------- setting up a run
 
 
 def _redshift_range(folder: Path | None) -> tuple[float, float]:
@@ -252,7 +153,8 @@ def _load_reference(reference, folder: Path | None, model_hash: str):
 
 def _setup(
     model, processor, redshift_model, feed_redshift, reference, k, novelty_k, batch_size, device
-) -> _Classifier:
+) -> Classifier:
+    """The :class:`Classifier` of a run: arguments checked, heads and reference loaded."""
     from maven.search import model_hash
 
     for name, v in (("k", k), ("novelty_k", novelty_k), ("batch_size", batch_size)):
@@ -262,12 +164,12 @@ def _setup(
         raise MavenError(f"feed_redshift must be True or False, got {feed_redshift!r}")
     if feed_redshift and redshift_model is None:
         raise MavenError("feed_redshift needs a redshift_model whose estimates it feeds")
-    model, processor, folder = _load_head(model, processor, "classification")
+    model, processor, folder = load_head(model, processor, "classification")
     if device is not None:
         model = model.to(device)
     h = model_hash(folder if folder is not None else model)
     index, where = _load_reference(reference, folder, h)
-    clf = _Classifier(
+    clf = Classifier(
         model=model,
         processor=processor,
         model_hash=h,
@@ -282,7 +184,7 @@ def _setup(
         feed_redshift=feed_redshift,
     )
     if redshift_model is not None:
-        clf.z_model, clf.z_processor, _ = _load_head(redshift_model, None, "redshift")
+        clf.z_model, clf.z_processor, _ = load_head(redshift_model, None, "redshift")
         if device is not None:
             clf.z_model = clf.z_model.to(device)
     return clf
@@ -291,76 +193,7 @@ def _setup(
 # ---------------------------------------------------------------------- one chunk
 
 
-def _process(processor, recs: list, refused: dict, idx: np.ndarray):
-    """``(batch, rows)``: the processor's batch of the records it takes and their positions
-    ``idx[keep]``; a record it refuses (an unknown band, ...) is left out, its message kept in
-    ``refused[position]``, so one bad record does not end a run."""
-    try:
-        return processor(recs), idx
-    except MavenError:
-        keep = np.ones(len(recs), bool)
-        for j, sn in enumerate(recs):
-            try:
-                processor([sn])
-            except MavenError as exc:
-                keep[j] = False
-                refused[int(idx[j])] = str(exc)
-        good = [r for r, k in zip(recs, keep, strict=True) if k]
-        return (processor(good) if good else None), idx[keep]
-
-
-def _run_head(model, processor, chunk, order, batch_size, device, towers, reuse=None):
-    """Outputs of ``model`` for the usable records of ``chunk`` (in ``order``'s batches):
-    ``(usable (n,), outputs {key: (n, ...) arrays, NaN / zero where unusable}, batches,
-    refused)``; ``batches`` are ``(batch, rows)`` (:func:`_process`) for reuse."""
-    import torch
-
-    from maven.models.inference import has_modality, predict_batch
-
-    n = len(chunk)
-    ok = np.zeros(n, bool)
-    out: dict[str, np.ndarray] = {}
-    batches, refused = [], {}
-    for j, start in enumerate(range(0, n, batch_size)):
-        idx = order[start : start + batch_size]
-        if reuse is not None:
-            batch, rows = reuse[j]
-        else:
-            batch, rows = _process(processor, [chunk[i] for i in idx], refused, idx)
-        batches.append((batch, rows))
-        if batch is None:
-            continue
-        good = has_modality(model, batch)
-        ok[rows] = good
-        if not good.any():
-            continue
-        if not good.all():
-            mask = torch.from_numpy(good)
-            batch = {key: v[mask] for key, v in batch.items()}
-        rows = rows[good]
-        res = predict_batch(model, batch, [chunk[i] for i in rows], towers=towers, device=device)
-        for key, v in res.items():
-            if v is None:
-                continue
-            if key not in out:
-                fill = 0.0 if key.endswith("embeds") else np.nan
-                out[key] = np.full((n, *v.shape[1:]), fill, np.float32)
-            out[key][rows] = v
-    return ok, out, batches, refused
-
-
-def _neighbours(clf: _Classifier, vectors: np.ndarray, modality: str):
-    """``(scores, percentiles, hits)`` of query vectors against one reference modality."""
-    from maven.search import novelty_scores
-
-    cal = clf.index.calibration.get(modality)
-    nk = cal["k"] if cal is not None else clf.novelty_k
-    nov = novelty_scores(clf.index, vectors, modality=modality, k=nk, model_hash=clf.model_hash)
-    hits = clf.index.search(vectors, clf.k, modality=modality, model_hash=clf.model_hash)
-    return nov["score"], nov["percentile"], hits
-
-
-def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
+def _classify_chunk(clf: Classifier, chunk: list, collect: dict | None):
     """The table rows (a ``pyarrow.RecordBatch``) of one chunk of records."""
     import torch
 
@@ -378,14 +211,14 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
         z_sigma = np.full(n, np.nan, np.float32)
         given = chunk
         if clf.feed_redshift:  # the redshift head first; its estimates go to the classifier
-            z, z_sigma = _redshifts(clf, chunk, order, None, z, z_sigma)
-            given = _with_redshifts(chunk, z)
-        ok, out, batches, refused = _run_head(
+            z, z_sigma = predict_redshifts(clf, chunk, order, None, z, z_sigma)
+            given = with_redshifts(chunk, z)
+        ok, out, batches, refused = run_head(
             clf.model, clf.processor, given, order, clf.batch_size, clf.device, True
         )
         if clf.z_model is not None and not clf.feed_redshift:
             same = clf.z_processor.to_dict() == clf.processor.to_dict()
-            z, z_sigma = _redshifts(clf, chunk, order, batches if same else None, z, z_sigma)
+            z, z_sigma = predict_redshifts(clf, chunk, order, batches if same else None, z, z_sigma)
     has = {m: np.zeros(n, bool) for m in ("photometry", "spectrum")}
     for batch, rows in batches:
         for m in has if batch is not None else ():
@@ -402,7 +235,7 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
         rows = np.flatnonzero(modality == m)
         if clf.index is None or not len(rows) or clf.index.count(m) == 0:
             continue
-        s, p, hits = _neighbours(clf, out[f"{m}_embeds"][rows], m)
+        s, p, hits = search_reference(clf, out[f"{m}_embeds"][rows], m)
         novelty[rows], pct[rows] = s, p
         for r, h in zip(rows, hits, strict=True):
             neighbours[r] = [
@@ -439,116 +272,10 @@ def _classify_chunk(clf: _Classifier, chunk: list, collect: dict | None):
         clf.labels[int(np.argmax(p))] if g else None for p, g in zip(probs, ok, strict=True)
     ]
     if collect is not None:
-        _collect(collect, clf, chunk, ok, out.get("logits"), probs, predicted)
-    return _record_batch(
+        collect_labelled(collect, clf, chunk, ok, out.get("logits"), probs, predicted)
+    return record_batch(
         clf, chunk, given, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, neighbours
     )
-
-
-def _redshifts(clf: _Classifier, chunk: list, order, reuse, z, z_sigma):
-    """The redshift head's ``(z, sigma)`` for a chunk (``z`` / ``z_sigma`` where it has none)."""
-    _, zout, _, _ = _run_head(
-        clf.z_model, clf.z_processor, chunk, order, clf.batch_size, clf.device, False, reuse=reuse
-    )
-    return zout.get("redshift", z), zout.get("redshift_sigma", z_sigma)
-
-
-def _with_redshifts(chunk: list, z: np.ndarray) -> list:
-    """``chunk`` with the estimate ``z[i]`` as the redshift of each record that has none."""
-    return [
-        dataclasses.replace(sn, redshift=float(zi))
-        if sn.redshift is None and np.isfinite(zi)
-        else sn
-        for sn, zi in zip(chunk, z, strict=True)
-    ]
-
-
-def _collect(collect, clf, chunk, ok, logits, probs, predicted) -> None:
-    """Keep what the labelled evaluation needs (a few numbers per object, not the records)."""
-    from maven.evaluation.evaluate import audit_groups
-    from maven.training.finetune import missing_target
-
-    known = set(clf.labels)
-    keep = []
-    for i, sn in enumerate(chunk):
-        reason = missing_target(sn, "classification", known) or (
-            None if ok[i] else f"no {clf.model.config.head_modality} input"
-        )
-        if reason:
-            collect["dropped"][reason] += 1
-        else:
-            keep.append(i)
-    if not keep:
-        return
-    recs = [chunk[i] for i in keep]
-    collect["id"] += [sn.id for sn in recs]
-    collect["true"] += [sn.type for sn in recs]
-    collect["predicted"] += [predicted[i] for i in keep]
-    collect["probabilities"].append(probs[keep])
-    collect["logits"].append(logits[keep])
-    for key, v in audit_groups(recs).items():
-        collect["groups"].setdefault(key, []).append(v)
-
-
-def _schema(labels: list[str]):
-    import pyarrow as pa
-
-    hit = pa.struct(
-        [
-            ("name", pa.string()),
-            ("type", pa.string()),
-            ("redshift", pa.float64()),
-            ("distance", pa.float64()),
-        ]
-    )
-    return pa.schema(
-        [("id", pa.string()), ("type", pa.string())]
-        + [(f"p_{c}", pa.float64()) for c in labels]
-        + [
-            ("predicted", pa.string()),
-            ("redshift", pa.float64()),
-            ("redshift_sigma", pa.float64()),
-            ("input_redshift", pa.float64()),
-            ("classifier_redshift", pa.float64()),
-            ("modality", pa.string()),
-            ("novelty", pa.float64()),
-            ("novelty_percentile", pa.float64()),
-            ("ood", pa.bool_()),
-            ("ood_reason", pa.string()),
-            ("neighbours", pa.list_(hit)),
-        ]
-    )
-
-
-def _record_batch(
-    clf, chunk, given, probs, predicted, z, z_sigma, modality, novelty, pct, reasons, hits
-):
-    import pyarrow as pa
-
-    def f64(x):
-        x = np.asarray(x, np.float64)
-        return pa.array(x, pa.float64(), mask=~np.isfinite(x))
-
-    cols = [
-        pa.array([sn.id for sn in chunk], pa.string()),
-        pa.array([sn.type for sn in chunk], pa.string()),
-        *(f64(probs[:, j]) for j in range(len(clf.labels))),
-        pa.array(predicted, pa.string()),
-        f64(z),
-        f64(z_sigma),
-        f64([np.nan if sn.redshift is None else sn.redshift for sn in chunk]),
-        f64([np.nan if sn.redshift is None else sn.redshift for sn in given]),
-        pa.array([m or None for m in modality], pa.string()),
-        f64(novelty),
-        f64(pct),
-        pa.array([bool(r) for r in reasons], pa.bool_()),
-        pa.array(["; ".join(t for _, t in r) or None for r in reasons], pa.string()),
-    ]
-    schema = _schema(clf.labels)
-    cols.append(pa.array(hits, schema.field("neighbours").type))
-    batch = pa.RecordBatch.from_arrays(cols, schema=schema)
-    rules = [sorted({code for code, _ in r}) for r in reasons]
-    return batch, rules
 
 
 # ---------------------------------------------------------------------- public API
@@ -633,7 +360,7 @@ def classify(data, **kwargs) -> Any:
 
     state: dict = {}
     batches = list(_run(data, state, **kwargs))
-    return pa.Table.from_batches(batches, schema=_schema(state["classifier"].labels))
+    return pa.Table.from_batches(batches, schema=table_schema(state["classifier"].labels))
 
 
 def write_classification(
@@ -688,7 +415,7 @@ def write_classification(
                     duplicates += i in ids
                     ids.add(i)
                 if suffix == ".csv":
-                    csv = _write_csv(csv, tmp, batch)
+                    csv = write_csv_batch(csv, tmp, batch)
                     continue
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, batch.schema)
@@ -711,50 +438,8 @@ def write_classification(
         "reference": clf.reference,
     }
     if evaluation is not None:
-        summary.update(_write_evaluation(clf, state["collect"], evaluation))
+        summary.update(write_labelled_evaluation(clf, state["collect"], evaluation))
     return summary
-
-
-def _write_csv(csv, path: Path, batch):
-    """Append ``batch`` to a CSV, the neighbours flattened to ``neighbour<i>_<field>``;
-    ``csv`` is ``(writer, k)`` after the first batch."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    hits = batch.column("neighbours").to_pylist()
-    k = max([len(h) for h in hits] + [0]) if csv is None else csv[1]
-    table = pa.Table.from_batches([batch]).drop_columns(["neighbours"])
-    hit_type = batch.schema.field("neighbours").type.value_type
-    for j in range(k):
-        for field in hit_type:
-            vals = [h[j][field.name] if j < len(h) else None for h in hits]
-            table = table.append_column(
-                f"neighbour{j + 1}_{field.name}", pa.array(vals, field.type)
-            )
-    if csv is None:
-        csv = (pacsv.CSVWriter(str(path), table.schema), k)
-    csv[0].write_table(table)
-    return csv
-
-
-def _write_evaluation(clf: _Classifier, collect: dict, folder) -> dict:
-    """The labelled evaluation of a run (``{"metrics", "files"}``; empty without labels)."""
-    from maven.evaluation.evaluate import evaluation_metrics, write_evaluation
-
-    if not collect["id"]:
-        return {"metrics": None, "files": {}, "evaluation_dropped": dict(collect["dropped"])}
-    pred = {
-        "id": collect["id"],
-        "true": collect["true"],
-        "labels": clf.labels,
-        "predicted": collect["predicted"],
-        "probabilities": np.concatenate(collect["probabilities"]),
-        "logits": np.concatenate(collect["logits"]),
-    }
-    groups = {k: np.concatenate(v) for k, v in collect["groups"].items()}
-    metrics = evaluation_metrics(clf.model, pred, dict(collect["dropped"]), groups=groups)
-    paths = write_evaluation(metrics, pred, folder, title="maven classify: labelled objects")
-    return {"metrics": metrics, "files": {k: str(v) for k, v in paths.items()}}
 
 
 def ood_summary(summary: dict) -> str | None:
