@@ -45,6 +45,7 @@ def demo_readers(out: Path) -> Supernova:
 
 
 def demo_bands() -> None:
+    """Resolve band names as real data write them (with and without context) and print each."""
     _section("2. band registry: names as real data write them, placed with context")
     cases = [
         ("R", {"telescope": "P48"}),
@@ -70,6 +71,7 @@ def demo_bands() -> None:
 
 
 def demo_validation() -> None:
+    """Show the errors that bad records raise and how unsorted or duplicate times are fixed."""
     _section("3. validation: bad records get errors naming object and field")
     t = np.array([1.0, 2.0, 3.0])
     bad = {
@@ -101,6 +103,7 @@ def demo_validation() -> None:
 
 
 def demo_dataset(sn: Supernova, out: Path) -> None:
+    """Write ``sn`` as a parquet dataset, read it back and load it with Hugging Face datasets."""
     _section("4. the parquet dataset: write, read back exactly, load with Hugging Face datasets")
     path = write_dataset([sn], out / "dataset", overwrite=True)
     back = read_dataset(path)[0]
@@ -279,12 +282,14 @@ def demo_shipped(sim: Path, out: Path, data: Path | None) -> None:
 
 
 def demo_real(data: Path) -> None:
+    """Read the supernovae in ``data`` (a file or folder) and print their summary."""
     _section(f"10. real data: {data}")
     sne = read_supernovae(data)
     print(format_summary(summarize(sne, sne.skipped_files)))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the demo's sections in order (``python -m maven.demo``); returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="a file or folder of real supernova data")
     parser.add_argument("--out", type=Path, help="where to write outputs (default: a temp dir)")

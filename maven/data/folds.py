@@ -24,7 +24,7 @@ from scipy.spatial import cKDTree
 from sklearn.model_selection import StratifiedGroupKFold
 
 from maven.data.records import Supernova
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 
 __all__ = ["normalize_name", "group_supernovae", "assign_folds", "fold_counts", "UNKNOWN"]
 
@@ -93,7 +93,7 @@ def group_supernovae(
         each group's first record (deterministic for a given input order).
     """
     if match_radius_arcsec < 0 or max_dz < 0:
-        raise MavenError(
+        raise ConfigError(
             f"match_radius_arcsec and max_dz must be >= 0, got {match_radius_arcsec}, {max_dz}"
         )
     n = len(supernovae)
@@ -164,7 +164,7 @@ def assign_folds(
             length.
     """
     if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise MavenError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+        raise ConfigError(f"n_folds must be an integer >= 2, got {n_folds!r}")
     n = len(supernovae)
     y = _labels_of(supernovae, labels)
     if groups is None:

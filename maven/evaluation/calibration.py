@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.utils.arrays import as_1d, check_logits, check_probabilities, log_softmax
 
 __all__ = ["expected_calibration_error", "fit_temperature", "nll", "reliability_diagram_data"]
@@ -63,7 +63,7 @@ def fit_temperature(
     y = _targets(y_true, *lg.shape)
     lo, hi = bounds
     if not 0 < lo < hi:
-        raise MavenError(f"bounds must satisfy 0 < low < high, got {bounds}")
+        raise ConfigError(f"bounds must satisfy 0 < low < high, got {bounds}")
     rows = np.arange(len(y))
 
     def objective(log_t: float) -> float:
@@ -89,7 +89,7 @@ def reliability_diagram_data(
         ``ece`` and ``mce`` (max |accuracy - confidence| over non-empty bins), ``n``.
     """
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise MavenError(f"n_bins must be a positive integer, got {n_bins!r}")
+        raise ConfigError(f"n_bins must be a positive integer, got {n_bins!r}")
     probs = check_probabilities(probabilities)
     y = _targets(y_true, *probs.shape)
     conf = probs.max(axis=1)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from maven.data.photometry import flux_to_mag
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.utils.arrays import apply_temperature
 
 __all__ = [
@@ -87,7 +87,7 @@ def restrict_modality(supernovae: Sequence, modality: str) -> list:
         ]
     if modality == "spectrum":
         return [dataclasses.replace(sn, lightcurve=None) for sn in supernovae if sn.spectra]
-    raise MavenError(f"modality must be photometry, spectrum or both, got {modality!r}")
+    raise ConfigError(f"modality must be photometry, spectrum or both, got {modality!r}")
 
 
 def truncate(sn, days: float):

@@ -80,7 +80,7 @@ import numpy as np
 from maven.data.cosmology import distance_modulus
 from maven.data.photometry import flux_to_mag
 from maven.data.records import LightCurve, Supernova
-from maven.errors import MavenError
+from maven.errors import MavenError, ValidationError
 
 __all__ = [
     "WAVELENGTH_BINS",
@@ -254,7 +254,7 @@ def feature_matrix(
         if not isinstance(sn, Supernova):
             raise MavenError(f"item {i} is a {type(sn).__name__}, not a Supernova")
         if sn.lightcurve is None:
-            raise MavenError(
+            raise ValidationError(
                 f"supernova {sn.id!r} (item {i}) has no light curve; "
                 "the feature baseline needs photometry"
             )
@@ -362,7 +362,7 @@ class FeatureClassifier:
         _check_length(X.shape[0], len(labels), "FeatureClassifier.fit")
         for i, lab in enumerate(labels):
             if not isinstance(lab, str) or not lab:
-                raise MavenError(
+                raise ValidationError(
                     f"FeatureClassifier.fit: label {i} is {lab!r}; labels must be non-empty strings"
                 )
         classes = sorted(set(labels))
@@ -459,7 +459,7 @@ class FeatureRedshiftRegressor:
         bad = ~np.isfinite(z) | (z <= -1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise MavenError(
+            raise ValidationError(
                 f"FeatureRedshiftRegressor.fit: redshift {i} is {z[i]!r}; need finite z > -1"
             )
         params = {

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.evaluation.calibration import expected_calibration_error
 from maven.utils.arrays import as_1d, as_float_1d, check_probabilities, check_same_length
 
@@ -168,10 +168,10 @@ def classification_metrics(
         probs = check_probabilities(probabilities, "probabilities")
         if y_pred is None:
             if labels is None:
-                raise MavenError("labels= is needed to name the columns of probabilities")
+                raise ConfigError("labels= is needed to name the columns of probabilities")
             y_pred = probs.argmax(axis=1)
     if y_pred is None:
-        raise MavenError("give y_pred or probabilities")
+        raise ConfigError("give y_pred or probabilities")
     p = as_1d(y_pred, "y_pred")
     check_same_length(y_true=t, y_pred=p)
     labels, (ti, pi) = resolve_labels(labels, t, p, names=("y_true", "y_pred"))
@@ -277,7 +277,7 @@ def redshift_metrics(
     if (zt <= -1).any():
         raise MavenError("z_true must be > -1")
     if outlier_threshold <= 0 or abs_outlier_threshold <= 0:
-        raise MavenError("outlier thresholds must be > 0")
+        raise ConfigError("outlier thresholds must be > 0")
     dz = zp - zt
     x = dz / (1.0 + zt)
     r2 = r2_log1p = None

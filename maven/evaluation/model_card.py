@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from maven.errors import MavenError
+from maven.errors import FormatError, MavenError
 from maven.evaluation.crossval import HEADLINE
 from maven.utils.atomic import write_text
 
@@ -225,9 +225,9 @@ def _split_notes(notes: str) -> tuple[dict, str]:
         block, rest = text[4:].split("\n---", 1)
         meta = yaml.safe_load(block) or {}
     except (ValueError, yaml.YAMLError) as exc:
-        raise MavenError(f"the notes' metadata block is not YAML closed by '---': {exc}") from None
+        raise FormatError(f"the notes' metadata block is not YAML closed by '---': {exc}") from None
     if not isinstance(meta, dict) or set(meta) - NOTES_KEYS:
-        raise MavenError(f"the notes' metadata may set {sorted(NOTES_KEYS)}, got {meta!r}")
+        raise FormatError(f"the notes' metadata may set {sorted(NOTES_KEYS)}, got {meta!r}")
     return meta, rest.strip()
 
 

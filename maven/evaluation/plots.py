@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.utils.arrays import as_float_1d, check_same_length
 
 __all__ = [
@@ -253,7 +253,7 @@ def plot_metric_by_bin(
     metrics = [metric] if isinstance(metric, str) else list(metric)
     for name in metrics:
         if not any(name in b for b in bins):
-            raise MavenError(f"metric {name!r} not in the bins; have {sorted(bins[0])}")
+            raise ConfigError(f"metric {name!r} not in the bins; have {sorted(bins[0])}")
     names = [str(b.get("bin", i)) for i, b in enumerate(bins)]
     x = np.arange(len(bins))
     fig = _figure((max(4.5, 0.9 * len(bins) + 2), 5.0))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.evaluation.metrics import classification_metrics, redshift_metrics, resolve_labels
 from maven.utils.arrays import as_1d, check_same_length
 
@@ -240,7 +240,7 @@ def _bin_group(values: np.ndarray, edges: Any, n_bins: int) -> list[tuple[str, n
                     edges = np.array([edges[0], edges[0]])
         edges = np.asarray(edges, dtype=np.float64)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) < 0):
-            raise MavenError(f"bin edges must be an increasing 1-D sequence, got {edges.tolist()}")
+            raise ConfigError(f"bin edges must be an increasing 1-D sequence, got {edges.tolist()}")
         out = []
         nb = edges.size - 1
         for b in range(nb):
@@ -303,11 +303,11 @@ def bias_audit(
     if task is None:
         task = "redshift" if np.issubdtype(t.dtype, np.floating) else "classification"
     if task not in ("classification", "redshift"):
-        raise MavenError(f"task must be 'classification' or 'redshift', got {task!r}")
+        raise ConfigError(f"task must be 'classification' or 'redshift', got {task!r}")
     bins = dict(bins or {})
     unknown = sorted(set(bins) - set(groups))
     if unknown:
-        raise MavenError(f"bins given for unknown groups {unknown}; groups are {sorted(groups)}")
+        raise ConfigError(f"bins given for unknown groups {unknown}; groups are {sorted(groups)}")
     sig = None if z_sigma is None else as_1d(z_sigma, "z_sigma")
     if sig is not None:
         check_same_length(y_true=t, z_sigma=sig)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import fft as sp_fft
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError, ValidationError
 
 __all__ = [
     "CrossCorrelationRedshift",
@@ -120,6 +120,7 @@ class SpectrumLinearClassifier(_ProcessorSpectra):
         return np.concatenate([np.where(mask, np.arcsinh(flux), 0.0), flat], axis=1)
 
     def fit(self, supernovae: Sequence, labels: Sequence[str]) -> SpectrumLinearClassifier:
+        """Fit the scaler and logistic regression, choosing ``C`` by inner CV; returns ``self``."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
         from sklearn.pipeline import make_pipeline
@@ -158,10 +159,11 @@ class SpectrumCorrelationClassifier(_ProcessorSpectra):
     def __init__(self, processor, k: int = 10):
         super().__init__(processor)
         if k < 1:
-            raise MavenError(f"k must be >= 1, got {k}")
+            raise ConfigError(f"k must be >= 1, got {k}")
         self.k = k
 
     def fit(self, supernovae: Sequence, labels: Sequence[str]) -> SpectrumCorrelationClassifier:
+        """Store the training spectra (normalised rows, masks) and labels; returns ``self``."""
         self.y_ = self._labels(supernovae, labels)
         _, flat, mask = self._spectra(supernovae)
         self.x_, self.m_ = _normalised_rows(flat, mask), mask.astype(np.float64)
@@ -213,7 +215,7 @@ class CrossCorrelationRedshift:
         n_best: int = 5,
     ) -> None:
         if not 0 < wave_min < wave_max or n_bins < 64 or not -0.1 < z_min < z_max:
-            raise MavenError("need 0 < wave_min < wave_max, n_bins >= 64, -0.1 < z_min < z_max")
+            raise ConfigError("need 0 < wave_min < wave_max, n_bins >= 64, -0.1 < z_min < z_max")
         self.log_wave = np.linspace(np.log10(wave_min), np.log10(wave_max), n_bins)
         self.dlog = float(self.log_wave[1] - self.log_wave[0])
         self.z_min, self.z_max, self.n_best = z_min, z_max, n_best
@@ -240,7 +242,7 @@ class CrossCorrelationRedshift:
     @staticmethod
     def _spectrum(sn):
         if not sn.spectra:
-            raise MavenError(f"{sn.id}: no spectrum for the cross-correlation redshift")
+            raise ValidationError(f"{sn.id}: no spectrum for the cross-correlation redshift")
         return max(sn.spectra, key=lambda s: s.wavelength.size)
 
     def fit(self, supernovae: Sequence, redshifts: Sequence[float]) -> CrossCorrelationRedshift:

@@ -85,6 +85,7 @@ class OnnxModel:
 
     @property
     def task(self) -> str | None:
+        """The exported head's task (``"classification"`` or ``"redshift"``); None: a MavenModel."""
         return self.manifest["task"]
 
     def _run(self, name: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

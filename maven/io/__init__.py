@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from maven.data.records import Supernova
-from maven.errors import FormatError, MavenError
+from maven.errors import ConfigError, FormatError, MavenError
 from maven.io.dataset import (
     SCHEMA,
     is_dataset,
@@ -115,7 +115,7 @@ def read_supernovae(
     """
     path = Path(path)
     if errors not in ("skip", "raise"):
-        raise MavenError(f"errors must be 'skip' or 'raise', got {errors!r}")
+        raise ConfigError(f"errors must be 'skip' or 'raise', got {errors!r}")
     formats = get_formats()
     if format is not None and format not in formats:
         raise FormatError(f"unknown format {format!r}; known: {', '.join(formats)}")

@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 
 from maven.data.bands import list_bands
 from maven.data.records import LightCurve, Spectrum, Supernova
-from maven.errors import FormatError, MavenError, ValidationError
+from maven.errors import ConfigError, FormatError, MavenError, ValidationError
 from maven.utils.atomic import (
     checksums,
     locked,
@@ -302,12 +302,12 @@ def write_dataset(
         StorageError: the disk is full or the folder cannot be written.
     """
     if shard_size < 1:
-        raise MavenError(f"shard_size must be >= 1, got {shard_size}")
+        raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
     out = Path(out_dir)
     with locked(out):
         if out.exists():
             if not out.is_dir():
-                raise MavenError(f"{out} is a file, not a dataset folder")
+                raise FormatError(f"{out} is a file, not a dataset folder")
             entries = list(out.iterdir())
             shards = [e for e in entries if e.suffix == ".parquet"]
             foreign = sorted(
@@ -405,8 +405,10 @@ def _shards(path: Path) -> tuple[list[Path], dict]:
     whole = path.is_dir()
     folder = path if whole else path.parent
     files = sorted(path.glob("*.parquet")) if whole else [path]
-    if not path.exists() or not files:
-        raise FormatError(f"{path}: no parquet files")
+    if not path.exists():
+        raise FormatError(f"{path}: no parquet files (missing)")
+    if not files:  # also what a reader sees of a folder swapped out by a concurrent write
+        raise FormatError(f"{path}: no parquet files (missing, or replaced while read: read again)")
     manifest = _manifest(folder)
     if manifest is None:
         return files, {}

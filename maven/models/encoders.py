@@ -56,6 +56,7 @@ class SinusoidalFeatures(nn.Module):
         self.out_features = 2 * num_frequencies + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of ``x`` ``(...)`` -> ``(..., 2K + 1)``."""
         periods = torch.logspace(
             math.log10(self.min_period),
             math.log10(self.max_period),
@@ -110,6 +111,7 @@ class MavenEncoderLayer(nn.Module):
         self.fc2.init_scale = residual
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """One pre-LN block over ``x`` (B, S, H) with the attention mask ``attn_mask``."""
         x = x + self.dropout(self.attention(self.norm1(x), attn_mask))
         return x + self.dropout(self.fc2(self.act(self.fc1(self.norm2(x)))))
 
@@ -182,6 +184,7 @@ class RedshiftToken(nn.Module):
         batch: int,
         device: torch.device,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(token (B, H), valid (B,))``; see the class docstring."""
         dtype = self.token.dtype
         if redshift is None:
             z = torch.zeros(batch, dtype=dtype, device=device)

@@ -230,6 +230,7 @@ class MavenHeadModel(MavenPreTrainedModel):
         self.train(self.training)
 
     def post_init(self) -> None:
+        """Hugging Face's ``post_init``, then freeze the towers if ``config.freeze_encoder``."""
         super().post_init()
         self._apply_freeze()
 
@@ -301,7 +302,7 @@ class MavenHeadModel(MavenPreTrainedModel):
         ref = photometry_values if mod != "spectrum" else spectrum_values
         if ref is None:
             need = "spectrum" if mod == "spectrum" else "photometry"
-            raise MavenError(f"head_modality={mod!r} needs the {need} inputs")
+            raise ConfigError(f"head_modality={mod!r} needs the {need} inputs")
         b, device = ref.shape[0], ref.device
 
         def flag(x: torch.Tensor | None, name: str) -> torch.Tensor:
@@ -327,7 +328,7 @@ class MavenHeadModel(MavenPreTrainedModel):
         if n:
             f, m = photometry_features, photometry_features_mask
             if f is None or m is None:
-                raise MavenError(
+                raise ConfigError(
                     f"head_extra_features={n}: the head needs photometry_features and "
                     "photometry_features_mask (MavenProcessor(lightcurve_features=True))"
                 )
@@ -345,7 +346,7 @@ class MavenHeadModel(MavenPreTrainedModel):
             if mod == "photometry" or (mod == "both" and bool(has_p.any())):
                 ep = self.maven.get_photometry_features(**phot_inputs)
             if mod in ("spectrum", "both") and spectrum_values is None:
-                raise MavenError(f"head_modality={mod!r} needs the spectrum inputs")
+                raise ConfigError(f"head_modality={mod!r} needs the spectrum inputs")
             if mod == "spectrum" or (mod == "both" and bool(has_s.any())):
                 es = self.maven.get_spectrum_features(**spec_inputs)
         if mod == "both":
@@ -445,7 +446,7 @@ class MavenForSupernovaClassification(MavenHeadModel):
         """Class names -> indices (LongTensor). ``unknown="ignore"`` maps names outside the
         classes (and ``None``) to ``-100`` (ignored by the loss) instead of raising."""
         if unknown not in ("raise", "ignore"):
-            raise MavenError(f"unknown must be 'raise' or 'ignore', got {unknown!r}")
+            raise ConfigError(f"unknown must be 'raise' or 'ignore', got {unknown!r}")
         label2id = self.config.label2id
         out = []
         for name in names:

@@ -204,9 +204,9 @@ class MavenProcessor:
                 data, an unknown band or an unknown ``return_tensors``.
         """
         if return_tensors not in ("pt", "np", None):
-            raise MavenError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
+            raise ConfigError(f"return_tensors must be 'pt', 'np' or None, got {return_tensors!r}")
         if augment is not None and not isinstance(augment, np.random.Generator):
-            raise MavenError(
+            raise ConfigError(
                 f"augment must be a numpy.random.Generator or None, got {type(augment).__name__}"
             )
         items = self._collect(supernovae, lightcurves, spectra, redshifts)
@@ -246,7 +246,7 @@ class MavenProcessor:
         """-> list of (lightcurve | None, [spectra], redshift | None)."""
         if supernovae is not None:
             if lightcurves is not None or spectra is not None or redshifts is not None:
-                raise MavenError(
+                raise ConfigError(
                     "give either supernovae or lightcurves/spectra/redshifts, not both"
                 )
             sne = [supernovae] if isinstance(supernovae, Supernova) else supernovae
@@ -302,9 +302,11 @@ class MavenProcessor:
                 if z is not None and (
                     isinstance(z, bool) or not isinstance(z, (int, float)) or not math.isfinite(z)
                 ):
-                    raise MavenError(f"redshifts[{i}] must be a finite number or None, got {z!r}")
+                    raise ValidationError(
+                        f"redshifts[{i}] must be a finite number or None, got {z!r}"
+                    )
                 if lc is None and not sp_list:
-                    raise MavenError(f"object {i} has neither a light curve nor a spectrum")
+                    raise ValidationError(f"object {i} has neither a light curve nor a spectrum")
                 rows.append((lc, list(sp_list), None if z is None else float(z)))
         return rows
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.search.embed import embed_supernovae, model_hash, model_name
 from maven.search.embeddings import MODALITIES, Embeddings
 from maven.search.index import EmbeddingIndex
@@ -93,7 +93,7 @@ def _embeddings(source, model, processor, batch_size, progress) -> Embeddings:
     if Embeddings.is_parquet(source):
         return Embeddings.from_parquet(source)
     if model is None:
-        raise MavenError(
+        raise ConfigError(
             f"{source}: raw records need a model to embed them (give a model folder), or pass "
             "an embeddings file written by `maven embed`"
         )
@@ -189,7 +189,7 @@ def search(
     """
     given = sum(x is not None for x in (ids, data, vectors))
     if given != 1:
-        raise MavenError("give exactly one of ids, data or vectors")
+        raise ConfigError("give exactly one of ids, data or vectors")
     if ids is not None:
         idx = _open(index)
         return idx.search_ids(
@@ -269,7 +269,7 @@ def novelty_table(
         redshift, survey}`` sorted by decreasing score.
     """
     if data is not None and ids is not None:
-        raise MavenError("give data or ids, not both")
+        raise ConfigError("give data or ids, not both")
     rows: list[dict] = []
     if data is not None:
         emb = _embeddings(data, model, processor, batch_size, False)
@@ -339,5 +339,5 @@ def write_table(rows: list[dict], path: str | Path) -> Path:
 
         pacsv.write_csv(table, path)
     else:
-        raise MavenError(f"{path}: table format must be .parquet, .csv or .json")
+        raise ConfigError(f"{path}: table format must be .parquet, .csv or .json")
     return path

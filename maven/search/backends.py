@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.search.vectors import normalize
 
 __all__ = [
@@ -94,9 +94,11 @@ class Backend:
 
     @property
     def ntotal(self) -> int:
+        """Number of vectors in the FAISS index (tombstoned ones included)."""
         return int(self.index.ntotal)
 
     def add(self, x: np.ndarray, keys: np.ndarray) -> None:
+        """Add the vectors ``x`` (N, D) under the int64 ``keys``."""
         self.index.add_with_ids(x, keys.astype(np.int64))
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,10 +106,12 @@ class Backend:
         return self.index.search(q, max(1, min(k, self.ntotal)))
 
     def remove(self, keys: np.ndarray) -> int:
+        """Remove ``keys`` from the index; returns how many were removed."""
         sel = _faiss().IDSelectorBatch(keys.astype(np.int64))
         return int(self.index.remove_ids(sel))
 
     def all_keys(self) -> np.ndarray:
+        """Every key stored in the index, as int64."""
         return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
 
     def reconstruct(self, keys: np.ndarray) -> np.ndarray:
@@ -118,6 +122,7 @@ class Backend:
         return np.stack([self.index.reconstruct(int(k)) for k in keys])
 
     def reconstruct_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, vectors)`` of everything stored."""
         keys = self.all_keys()
         return keys, self.reconstruct(keys)
 
@@ -147,6 +152,7 @@ class FlatBackend(Backend):
 
     @classmethod
     def create(cls, dim: int, train: np.ndarray, params: dict) -> FlatBackend:
+        """A new, empty exact index for ``dim``-d vectors (``train`` is not used)."""
         faiss = _faiss()
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), dict(params))
 
@@ -159,6 +165,7 @@ class HNSWBackend(Backend):
 
     @classmethod
     def create(cls, dim: int, train: np.ndarray, params: dict) -> HNSWBackend:
+        """A new, empty HNSW graph with ``hnsw_m`` links and ``ef_construction`` from ``params``."""
         faiss = _faiss()
         p = dict(params)
         h = faiss.IndexHNSWFlat(dim, int(p["hnsw_m"]), faiss.METRIC_INNER_PRODUCT)
@@ -169,18 +176,23 @@ class HNSWBackend(Backend):
         return _faiss().downcast_index(self.index.index).hnsw
 
     def apply_search_params(self) -> None:
+        """Set ``efSearch`` from the stored ``ef_search``, if any."""
         if self.params.get("ef_search"):
             self._hnsw().efSearch = int(self.params["ef_search"])
 
     def tuning_grid(self) -> list[int]:
+        """The ``ef_search`` values tried by :meth:`tune`."""
         return [16, 32, 64, 128, 256, 512]
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`Backend.search`, with ``efSearch`` at least ``k``."""
         k = max(1, min(k, self.ntotal))
         self._hnsw().efSearch = max(int(self.params.get("ef_search") or 16), k)
         return self.index.search(q, k)
 
     def remove(self, keys: np.ndarray) -> int:
+        """Count ``keys`` as tombstones (HNSW cannot remove vectors); the caller filters them
+        out of results. Returns ``len(keys)``."""
         self.tombstones += len(keys)
         return len(keys)
 
@@ -194,6 +206,11 @@ class IVFPQBackend(Backend):
 
     @classmethod
     def create(cls, dim: int, train: np.ndarray, params: dict) -> IVFPQBackend:
+        """A new IVF-PQ index trained on (a sample of) ``train``: ``nlist``, ``pq_m``, code bits
+        and OPQ chosen from ``params`` and the training set's size (stored back in ``params``).
+
+        Raises:
+            MavenError: fewer than 2 training vectors, or ``pq_m`` not dividing ``dim``."""
         faiss = _faiss()
         p = dict(params)
         n = train.shape[0]
@@ -203,7 +220,7 @@ class IVFPQBackend(Backend):
         nlist = int(max(1, min(nlist, n // 39 if n >= 39 else 1)))
         m = int(p["pq_m"] or dim)
         if dim % m:
-            raise MavenError(f"pq_m={m} must divide the embedding dimension {dim}")
+            raise ConfigError(f"pq_m={m} must divide the embedding dimension {dim}")
         # 8-bit codebooks need a few points per centroid; tiny sets get smaller ones
         nbits = 8 if n >= 1024 else max(1, int(math.log2(max(2, n // 4))))
         quantizer = faiss.IndexFlatIP(dim)
@@ -225,13 +242,16 @@ class IVFPQBackend(Backend):
         return cls(index, p)
 
     def ivf(self):
+        """The ``IndexIVFPQ`` inside the index (behind the OPQ rotation, if any)."""
         return _faiss().extract_index_ivf(self.index)
 
     def apply_search_params(self) -> None:
+        """Set ``nprobe`` from the stored ``nprobe``, if any."""
         if self.params.get("nprobe"):
             self.ivf().nprobe = int(self.params["nprobe"])
 
     def tuning_grid(self) -> list[int]:
+        """The ``nprobe`` values tried by :meth:`tune`: powers of 2 up to ``nlist``."""
         nlist = self.ivf().nlist
         return [v for v in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if v <= nlist]
 
@@ -244,10 +264,12 @@ class IVFPQBackend(Backend):
                 yield lst, faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), size)
 
     def all_keys(self) -> np.ndarray:
+        """Every key stored, read from the inverted lists."""
         parts = [ids.copy() for _, ids in self._lists()]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def reconstruct(self, keys: np.ndarray) -> np.ndarray:
+        """Approximate stored vectors of ``keys`` (decoded PQ codes, rotated back), normalised."""
         faiss, ivf, d = _faiss(), self.ivf(), self.index.d
         keys = np.asarray(keys, np.int64)
         want = {int(k): i for i, k in enumerate(keys)}
@@ -275,5 +297,5 @@ def create_backend(kind: str, dim: int, train: np.ndarray, params: dict) -> Back
         MavenError: an unknown type, or what the type's :meth:`Backend.create` raises.
     """
     if kind not in BACKENDS:
-        raise MavenError(f"unknown index type {kind!r}; choose from {INDEX_TYPES}")
+        raise ConfigError(f"unknown index type {kind!r}; choose from {INDEX_TYPES}")
     return BACKENDS[kind].create(dim, train, params)

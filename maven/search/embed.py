@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, FormatError, MavenError
 from maven.search.embeddings import MODALITIES, Embeddings
 
 __all__ = ["embed_supernovae", "model_hash", "model_name", "supernova_metadata"]
@@ -58,7 +58,7 @@ def model_hash(model: Any) -> str:
         folder = Path(model)
         files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if not files:
-            raise MavenError(f"{folder}: no *.safetensors weights to hash (not a model folder?)")
+            raise FormatError(f"{folder}: no *.safetensors weights to hash (not a model folder?)")
         tensors: dict = {}
         for f in files:
             tensors.update(load_file(str(f)))
@@ -137,7 +137,7 @@ def embed_supernovae(
     from maven.models.inference import iter_batches
 
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise MavenError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     sne = list(supernovae)
     if not sne:
         raise MavenError("no supernovae to embed")

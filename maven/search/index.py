@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.errors import IndexFormatError, MavenError
+from maven.errors import ConfigError, IndexFormatError, MavenError
 from maven.search.backends import (
     AUTO_EXACT_MAX,
     BACKENDS,
@@ -93,12 +93,12 @@ class EmbeddingIndex:
         params: dict | None = None,
     ) -> None:
         if not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise MavenError(f"dim must be a positive integer, got {dim!r}")
+            raise ConfigError(f"dim must be a positive integer, got {dim!r}")
         if index_type not in INDEX_TYPES:
-            raise MavenError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
+            raise ConfigError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
         unknown = sorted(set(params or {}) - set(DEFAULT_PARAMS))
         if unknown:
-            raise MavenError(f"unknown index params {unknown}; known: {sorted(DEFAULT_PARAMS)}")
+            raise ConfigError(f"unknown index params {unknown}; known: {sorted(DEFAULT_PARAMS)}")
         self.dim = int(dim)
         self.model_hash = model_hash
         self.model_name = model_name
@@ -166,7 +166,7 @@ class EmbeddingIndex:
 
     def _check_modality(self, modality: str) -> None:
         if modality not in MODALITIES:
-            raise MavenError(f"modality must be one of {MODALITIES}, got {modality!r}")
+            raise ConfigError(f"modality must be one of {MODALITIES}, got {modality!r}")
 
     def check_model(self, model_hash: str | None) -> None:
         """Raise unless ``model_hash`` is ``None`` or the hash this index was built with."""
@@ -364,7 +364,7 @@ class EmbeddingIndex:
         change type as the index grows or to drop HNSW tombstones. Returns :meth:`info`."""
         if index_type is not None:
             if index_type not in INDEX_TYPES:
-                raise MavenError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
+                raise ConfigError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
             self.index_type = index_type
         for m in list(self._backends):
             n = self.count(m)
@@ -389,7 +389,7 @@ class EmbeddingIndex:
         self._check_modality(modality)
         self.check_model(model_hash)
         if not isinstance(k, (int, np.integer)) or k < 1:
-            raise MavenError(f"k must be a positive integer, got {k!r}")
+            raise ConfigError(f"k must be a positive integer, got {k!r}")
         q = normalize(vectors, self.dim, "query vectors")
         nq = q.shape[0]
         dist = np.full((nq, k), np.inf, np.float32)

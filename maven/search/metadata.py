@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import MavenError, ValidationError
 
 __all__ = [
     "META_COLUMNS",
@@ -78,11 +78,11 @@ def meta_columns(metadata, n: int) -> dict:
         rows = list(metadata)
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise MavenError(f"metadata[{i}] must be a dict, got {type(row).__name__}")
+                raise ValidationError(f"metadata[{i}] must be a dict, got {type(row).__name__}")
         names = ("id", "aliases", "type", "redshift", "survey")
         cols = {c: [r.get(c) for r in rows] for c in names}
     if "id" not in cols:
-        raise MavenError("metadata needs an 'id' for every vector")
+        raise ValidationError("metadata needs an 'id' for every vector")
     length = len(cols["id"])
     if length != n:
         raise MavenError(f"{n} vectors but {length} metadata rows")
@@ -112,7 +112,7 @@ def meta_columns(metadata, n: int) -> dict:
     ids = out["id"]
     if ids.null_count or (n and pc.min(pc.utf8_length(pc.utf8_trim_whitespace(ids))).as_py() == 0):
         bad = next(i for i, v in enumerate(ids.to_pylist()) if not v or not v.strip())
-        raise MavenError(f"metadata[{bad}] needs a non-empty string 'id'")
+        raise ValidationError(f"metadata[{bad}] needs a non-empty string 'id'")
     if pc.any(pc.not_equal(ids, pc.utf8_trim_whitespace(ids))).as_py():
         out["id"] = pc.utf8_trim_whitespace(ids)
     return out

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.search.index import EmbeddingIndex
 from maven.search.vectors import normalize
 
@@ -40,7 +40,7 @@ def knn_scores(
         neighbours as exist when the reference set has fewer than ``k``.
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise MavenError(f"k must be a positive integer, got {k!r}")
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
     if index.count(modality) == 0:
         raise MavenError(f"the index holds no {modality} vectors to compare against")
     q = normalize(vectors, index.dim, "query vectors")

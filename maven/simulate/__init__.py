@@ -1,4 +1,4 @@
-"""The synthetic supernova simulator (issue 4).
+"""The synthetic supernova simulator: triggered survey light curves and follow-up spectra.
 
 ``simulate(n, survey="ztf", seed=0, shard=0)`` returns triggered :class:`~maven.Supernova`
 records (light curve + spectra, truth in ``meta``); ``simulate_dataset(out_dir, n, ...)``

@@ -1,4 +1,4 @@
-"""BayeSN SN Ia SED realisations as template grids (issue 4).
+"""BayeSN SN Ia SED realisations as template grids.
 
 BayeSN (Mandel et al. 2022, MNRAS 510 3939; Thorp et al. 2021, MNRAS 508 4310; Ward et al.
 2023, ApJ 956 111) writes the intrinsic SED of one SN Ia as
@@ -105,7 +105,7 @@ def read_model(path: str | Path, name: str = "") -> BayesnModel:
     """Parse a ``BAYESN.YAML`` model file (shapes checked)."""
     import yaml
 
-    from maven.errors import MavenError
+    from maven.errors import FormatError
 
     path = Path(path)
     with open(path) as f:
@@ -130,10 +130,10 @@ def read_model(path: str | Path, name: str = "") -> BayesnModel:
             source=str(path),
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise MavenError(f"BayeSN model {path}: cannot read ({e})") from e
+        raise FormatError(f"BayeSN model {path}: cannot read ({e})") from e
     n_eps = (lk.size - 2) * tk.size
     if w0.shape != (lk.size, tk.size) or w1.shape != w0.shape or ls.shape != (n_eps, n_eps):
-        raise MavenError(
+        raise FormatError(
             f"BayeSN model {path}: W0 {w0.shape}, W1 {w1.shape}, L_SIGMA_EPSILON {ls.shape} "
             f"do not match {lk.size} wavelength x {tk.size} phase knots"
         )

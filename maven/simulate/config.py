@@ -257,6 +257,7 @@ class SimConfig:
         return cls.preset(preset, **raw)
 
     def to_dict(self) -> dict:
+        """The configuration as a plain dict, tuples as lists (for YAML, JSON and manifests)."""
         d = asdict(self)
         d["classes"] = list(self.classes)
         d["heldout_subtypes"] = list(self.heldout_subtypes)

@@ -352,6 +352,7 @@ class FollowupStats:
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The classes with their own statistics (``"all"`` is the fallback for the rest)."""
         return tuple(self._classes)
 
     def _cls(self, cls: str):

@@ -46,7 +46,7 @@ HELDOUT: dict[str, tuple[str, ...]] = {
 }
 
 
-#: Classes never simulated unless requested (novelty evaluation, issue 4). Every template of a
+#: Classes never simulated unless requested (held out for novelty evaluation). Every template of a
 #: novel class counts as held out; ``heldout`` does not filter them.
 NOVEL_CLASSES: tuple[str, ...] = ("TDE", "KN", "Ia-91bg")
 
@@ -121,6 +121,8 @@ class TemplateGrid:
 
     @property
     def heldout(self) -> bool:
+        """True for a template held out of training: a novel class (:data:`NOVEL_CLASSES`) or
+        an id listed in :data:`HELDOUT`."""
         return self.cls in NOVEL_CLASSES or self.id in HELDOUT.get(self.cls, ())
 
     @property

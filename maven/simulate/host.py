@@ -104,12 +104,15 @@ class HostLibrary:
     citation: str
 
     def get(self, template_id: str) -> np.ndarray:
+        """The flux row (on :data:`REST_WAVE`) of ``template_id``."""
         return self.flux[self.ids.index(template_id)]
 
     def members(self, group: str) -> tuple[int, ...]:
+        """Row numbers of the templates in ``group``."""
         return tuple(i for i, g in enumerate(self.groups) if g == group)
 
     def provenance(self) -> dict:
+        """Source, template ids and citation, for a manifest."""
         return {"source": self.source, "ids": list(self.ids), "citation": self.citation}
 
 

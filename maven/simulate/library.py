@@ -33,6 +33,10 @@ class TemplateLibrary:
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def get(self, template_id: str) -> TemplateGrid:
+        """The template with id ``template_id``, whatever its class.
+
+        Raises:
+            MavenError: no template of that id in the library."""
         for grids in self.by_class.values():
             for g in grids:
                 if g.id == template_id:
@@ -68,6 +72,7 @@ def _missing_91bg(root: Path | None) -> ConfigError:
 
 
 def is_held(g: TemplateGrid, heldout_subtypes: tuple[str, ...] = ()) -> bool:
+    """True when ``g`` is held out: by the catalogue, or its subtype in ``heldout_subtypes``."""
     return g.heldout or g.subtype in heldout_subtypes
 
 

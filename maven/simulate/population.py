@@ -3,7 +3,7 @@
 Peak absolute magnitudes are rest-frame B-band (Bessell B curve, AB normalisation) at maximum,
 before host extinction. Values (mean, sigma) from volume-limited / bias-corrected samples, and
 for the core-collapse classes and SLSN-I corrected for Malmquist bias against the real
-development set (issue 13): the literature means below are those of magnitude-limited samples;
+development set: the literature means below are those of magnitude-limited samples;
 used as intrinsic means, a magnitude-limited simulation selects them brighter again (by ~1.38
 sigma^2 for a Gaussian luminosity function in Euclidean space). With the literature values the
 follow-up stream (:mod:`maven.simulate.followup`, selected like the real set) gave median peak
@@ -217,4 +217,5 @@ class RedshiftSampler:
         self._z, self._cdf = z, cdf / cdf[-1]
 
     def draw(self, rng: np.random.Generator, size=None):
+        """``size`` redshifts (a float when ``size`` is None) drawn from the rate with ``rng``."""
         return np.interp(rng.random(size), self._cdf, self._z)

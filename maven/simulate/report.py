@@ -1,4 +1,4 @@
-"""The realism report: simulated vs real supernovae, per class (issue 4).
+"""The realism report: simulated vs real supernovae, per class.
 
 ``realism_report(sim, real, out_dir)`` computes the same per-object features for both sets,
 compares their distributions per class (medians, quantiles, Kolmogorov-Smirnov statistic,
@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from maven.data.records import Supernova
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 
 __all__ = [
     "LC_FEATURES",
@@ -141,7 +141,7 @@ def _survey_bands(survey: str) -> tuple[str, ...] | None:
     if survey == FOLLOWUP:
         return None
     if survey not in SURVEYS:
-        raise MavenError(f"unknown survey {survey!r}; known: {sorted([*SURVEYS, FOLLOWUP])}")
+        raise ConfigError(f"unknown survey {survey!r}; known: {sorted([*SURVEYS, FOLLOWUP])}")
     return tuple(SURVEYS[survey].bands)
 
 

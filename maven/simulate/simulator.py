@@ -49,7 +49,7 @@ import numpy as np
 
 from maven.data.photometry import AB_ZEROPOINT
 from maven.data.records import LightCurve, Supernova
-from maven.errors import ConfigError, MavenError
+from maven.errors import ConfigError, FormatError, MavenError
 from maven.simulate import population as pop
 from maven.simulate.config import SimConfig
 from maven.simulate.followup import FOLLOWUP, load_followup_stats
@@ -627,7 +627,7 @@ def write_manifest(
     out = Path(out_dir)
     files = sorted(out.glob("shard-*.parquet"))
     if not files:
-        raise MavenError(f"{out}: no simulator shards (shard-*.parquet)")
+        raise FormatError(f"{out}: no simulator shards (shard-*.parquet)")
     counts: dict[str, int] = {}
     n_rows = 0
     for f in files:

@@ -48,6 +48,7 @@ class ObjectParams:
     theta1: float | None = None  # BayeSN shape parameter (bayesn-* templates)
 
     def to_dict(self) -> dict:
+        """The parameters as a plain dict."""
         return asdict(self)
 
 
@@ -142,9 +143,11 @@ class ObjectModel:
 
     # ------------------------------------------------------------------ time <-> phase
     def template_phase(self, mjd) -> np.ndarray:
+        """Template phase of the observer-frame ``mjd`` (stretch and time dilation applied)."""
         return self.peak_phase + (np.asarray(mjd, float) - self.params.t_peak) / self.time_scale
 
     def mjd_of(self, template_phase) -> np.ndarray:
+        """Observer-frame MJD of ``template_phase`` (inverse of :meth:`template_phase`)."""
         return self.params.t_peak + (np.asarray(template_phase) - self.peak_phase) * self.time_scale
 
     def covers(self, band: BandInfo) -> bool:

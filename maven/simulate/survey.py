@@ -233,6 +233,7 @@ class Cadence:
 
     @property
     def n_visits(self) -> int:
+        """Number of visits in the cadence."""
         return int(self.mjd.size)
 
     def centers_containing(self, ra: np.ndarray, dec: np.ndarray) -> list[np.ndarray]:

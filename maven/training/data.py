@@ -102,6 +102,8 @@ class SimulatedSource:
         self.config = sim_config(survey, options)
 
     def batch(self, step: int, rank: int, world: int, batch_size: int, seed: int) -> list:
+        """``batch_size`` light curve + spectrum pairs simulated for micro-step ``step`` of
+        ``rank`` (shard ``step * world + rank``, so ranks and steps never repeat an object)."""
         from maven.simulate import simulate
 
         sne = simulate(batch_size, seed=seed, shard=step * world + rank, config=self.config)

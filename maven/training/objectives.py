@@ -77,6 +77,7 @@ class Target:
 
     @property
     def n_outputs(self) -> int:
+        """Outputs of the head: the number of classes, or 1 for a regression target."""
         return len(self.classes) or 1
 
 

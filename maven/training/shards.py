@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maven.errors import ConfigError, MavenError
+from maven.errors import ConfigError, FormatError, MavenError
 from maven.training.objectives import record_targets
 
 __all__ = ["MANIFEST", "ShardSource", "collate", "pretokenize", "processor_hash"]
@@ -163,7 +163,7 @@ def _open_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     with open(path, "rb") as fh:
         n = int.from_bytes(fh.read(8), "little")
         if not 0 < n <= size - 8:
-            raise MavenError(f"{path}: not a safetensors file")
+            raise FormatError(f"{path}: not a safetensors file")
         header = json.loads(fh.read(n))
     with open(path, "rb") as fh:
         mm = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), np.uint8)
@@ -173,7 +173,7 @@ def _open_safetensors(path: Path) -> tuple[dict[str, np.ndarray], dict]:
             continue
         begin, end = (8 + n + int(x) for x in info["data_offsets"])
         if info["dtype"] not in _DTYPES or end > size:
-            raise MavenError(f"{path}: bad tensor {name!r} ({info['dtype']}, ends at {end})")
+            raise FormatError(f"{path}: bad tensor {name!r} ({info['dtype']}, ends at {end})")
         tensors[name] = mm[begin:end].view(_DTYPES[info["dtype"]]).reshape(info["shape"])
     return tensors, header.get("__metadata__") or {}
 

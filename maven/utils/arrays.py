@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 
 __all__ = [
     "apply_temperature",
@@ -106,5 +106,5 @@ def apply_temperature(logits: Any, temperature: float) -> np.ndarray:
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)) or (
         temperature <= 0
     ):
-        raise MavenError(f"temperature must be a finite number > 0, got {temperature!r}")
+        raise ConfigError(f"temperature must be a finite number > 0, got {temperature!r}")
     return np.exp(log_softmax(check_logits(logits) / float(temperature)))
