@@ -21,7 +21,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput
 
-from maven.errors import MavenError
+from maven.errors import ConfigError, MavenError
 from maven.models.configuration_maven import MAX_LOGIT_SCALE, MavenConfig
 from maven.models.encoders import MavenPhotometryEncoder, MavenSpectrumEncoder, RedshiftToken
 
@@ -277,7 +277,7 @@ class MavenModel(MavenPreTrainedModel):
             logits_s = logits_p.t()
         if return_loss:
             if logits_p is None:
-                raise MavenError("return_loss=True needs both photometry and spectrum inputs")
+                raise ConfigError("return_loss=True needs both photometry and spectrum inputs")
             loss = self._pair_loss(logits_p, has_photometry, has_spectrum)
         out = MavenOutput(
             loss=loss,
