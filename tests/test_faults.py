@@ -224,27 +224,10 @@ def test_latest_checkpoint_passes_over_damaged_ones_and_says_why(tmp_path):
 def _tiny_config(tmp_path, **kw):
     from maven.training.config import TrainingConfig
 
-    data = tmp_path / "toy"
-    if not data.exists():
-        from .toy import toy_supernovae
+    from .toy import tiny_training
 
-        write_dataset(toy_supernovae(32, seed=1), data)
-    base = dict(
-        model={"preset": "tiny"},
-        data={"train": str(data), "val": str(data)},
-        batch_size=8,
-        max_steps=6,
-        lr=2e-3,
-        warmup_steps=1,
-        log_every=1,
-        eval_every=3,
-        save_every=2,
-        keep_checkpoints=3,
-        cpu=True,
-        augment=True,
-        seed=3,
-    )
-    return TrainingConfig(**{**base, **kw})
+    settings = {"save_every": 2, "keep_checkpoints": 3, "augment": True, **kw}
+    return TrainingConfig(**tiny_training(tmp_path, 32, **settings))
 
 
 def test_resume_uses_the_newest_valid_checkpoint_bit_exactly(tmp_path, capsys):

@@ -12,35 +12,17 @@ import torch
 from safetensors.torch import load_file
 
 from maven import ConfigError
-from maven.io import write_dataset
 from maven.training.config import TrainingConfig
 from maven.training.loop import latest_checkpoint
 from maven.training.trainer import pretrain
 
-from .toy import toy_supernovae
+from .toy import tiny_training, toy_supernovae
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(tmp_path, **kw) -> Path:
-    data = tmp_path / "toy"
-    if not data.exists():
-        write_dataset(toy_supernovae(48, seed=1), data)
-    base = dict(
-        model={"preset": "tiny"},
-        data={"train": str(data), "val": str(data)},
-        batch_size=8,
-        max_steps=6,
-        lr=2e-3,
-        warmup_steps=1,
-        log_every=1,
-        eval_every=3,
-        save_every=3,
-        cpu=True,
-        augment=False,
-        seed=3,
-    )
-    base.update(kw)
+    base = tiny_training(tmp_path, 48, **{"save_every": 3, "augment": False, **kw})
     path = tmp_path / f"cfg{len(list(tmp_path.glob('cfg*')))}.yaml"
     import yaml
 
@@ -97,11 +79,9 @@ def _cli(*args, env=None):
     )
 
 
-def test_kill_and_resume_gives_the_same_weights(tmp_path):
-    cfg = _config(tmp_path, max_steps=8, save_every=2, eval_every=4, augment=True)
-    full = _cli("--config", cfg, "--output-dir", tmp_path / "full")
-    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
-    run = tmp_path / "killed"
+def _kill_after_step_4(cfg: Path, run: Path) -> None:
+    """Start a run into ``run`` and ``kill -9`` it once a checkpoint of step 4 or later is
+    complete."""
     p = _cli("--config", cfg, "--output-dir", run)
     deadline = time.time() + 300
     while latest_checkpoint(run) is None or latest_checkpoint(run).name < "step-000004":
@@ -110,6 +90,14 @@ def test_kill_and_resume_gives_the_same_weights(tmp_path):
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
+
+
+def test_kill_and_resume_gives_the_same_weights(tmp_path):
+    cfg = _config(tmp_path, max_steps=8, save_every=2, eval_every=4, augment=True)
+    full = _cli("--config", cfg, "--output-dir", tmp_path / "full")
+    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
+    run = tmp_path / "killed"
+    _kill_after_step_4(cfg, run)
     assert not (run / "model").exists()
     resumed = _cli("--config", cfg, "--output-dir", run, "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
@@ -273,14 +261,7 @@ def test_kill_and_resume_with_auxiliary_heads_on_shards_is_exact(tmp_path):
     full = _cli("--config", cfg, "--output-dir", tmp_path / "full")
     assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
     run = tmp_path / "killed"
-    p = _cli("--config", cfg, "--output-dir", run)
-    deadline = time.time() + 300
-    while latest_checkpoint(run) is None or latest_checkpoint(run).name < "step-000004":
-        assert p.poll() is None, "finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    _kill_after_step_4(cfg, run)
     resumed = _cli("--config", cfg, "--output-dir", run, "--resume")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
     for name in ("model/model.safetensors", AUX_HEADS):

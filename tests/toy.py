@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from maven.data.records import LightCurve, Spectrum, Supernova
@@ -44,3 +46,26 @@ def toy_supernovae(n: int, seed: int = 0) -> list[Supernova]:
             )
         )
     return out
+
+
+def tiny_training(folder: Path, n_objects: int, **settings) -> dict:
+    """Settings of a tiny CPU pre-training on ``n_objects`` toy supernovae written to
+    ``folder/toy`` (once), ``settings`` replacing the defaults."""
+    from maven.io import write_dataset
+
+    data = folder / "toy"
+    if not data.exists():
+        write_dataset(toy_supernovae(n_objects, seed=1), data)
+    base = dict(
+        model={"preset": "tiny"},
+        data={"train": str(data), "val": str(data)},
+        batch_size=8,
+        max_steps=6,
+        lr=2e-3,
+        warmup_steps=1,
+        log_every=1,
+        eval_every=3,
+        cpu=True,
+        seed=3,
+    )
+    return {**base, **settings}
