@@ -19,7 +19,7 @@ from maven.simulate.followup import (
     measure_followup_stats,
     write_followup_stats,
 )
-from maven.simulate.report import lightcurve_features
+from maven.simulate.realism_features import lightcurve_features
 from maven.simulate.templates import find_template_dir
 
 TINY = SimConfig.preset("tiny", survey="followup")

@@ -11,13 +11,8 @@ import pytest
 from maven.data.records import LightCurve, Spectrum, Supernova
 from maven.errors import MavenError
 from maven.simulate import SimConfig, simulate
-from maven.simulate.report import (
-    LC_FEATURES,
-    lightcurve_features,
-    realism_report,
-    spectrum_features,
-    two_sample_test,
-)
+from maven.simulate.realism_features import LC_FEATURES, lightcurve_features, spectrum_features
+from maven.simulate.report import realism_report, two_sample_test
 
 TINY = SimConfig.preset("tiny")
 
