@@ -33,15 +33,10 @@ one final ``write_manifest(out, config=c, seed=s)``.
 
 from maven.data.types import DEFAULT_CLASSES
 from maven.simulate.config import PRESETS, SimConfig
+from maven.simulate.dataset import simulate_dataset, simulate_shard, write_manifest
 from maven.simulate.grid import HELDOUT, NOVEL_CLASSES
 from maven.simulate.library import TemplateLibrary, get_library
-from maven.simulate.simulator import (
-    provenance,
-    simulate,
-    simulate_dataset,
-    simulate_shard,
-    write_manifest,
-)
+from maven.simulate.simulator import provenance, simulate
 from maven.simulate.sources import ObjectModel, ObjectParams, to_sncosmo_model
 from maven.simulate.templates import find_template_dir
 
