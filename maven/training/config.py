@@ -32,7 +32,7 @@ class DataConfig:
             with ``shards.json``, from ``maven pretokenize``), or ``None`` to simulate on the
             fly.
         val: a parquet dataset for validation, or ``None`` to simulate ``val_size`` objects.
-        survey: survey simulated on the fly (``"ztf"`` or ``"lsst"``).
+        survey: survey simulated on the fly (``"ztf"``, ``"lsst"`` or ``"followup"``).
         val_size: objects simulated for validation (seed disjoint from training).
         simulate: extra keyword arguments for the simulator.
         views: augmented views per object that ``maven pretokenize`` stores (training then
@@ -53,7 +53,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         for name in ("train", "val"):
             check_path(_CONFIG, f"data.{name}", getattr(self, name), optional=True)
-        check_choice(_CONFIG, "data.survey", self.survey, ("ztf", "lsst"))
+        check_choice(_CONFIG, "data.survey", self.survey, ("ztf", "lsst", "followup"))
         check_int(_CONFIG, "data.val_size", self.val_size, minimum=1)
         check_mapping(_CONFIG, "data.simulate", self.simulate)
         check_int(_CONFIG, "data.views", self.views, minimum=1)

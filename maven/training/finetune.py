@@ -336,16 +336,14 @@ def _validation_score(model, processor, val, y_val, task: str, device, x_val=Non
     minus the Gaussian NLL. ``x_val``: cached embeddings (frozen encoder), run through the
     head only."""
     from maven.evaluation import classification_metrics
+    from maven.models.inference import iter_batches
 
     was_training = model.training
     model.eval()
     if x_val is not None:
         outs = [_head_output(model, _head_module(model)(x_val), x_val)]
     else:
-        outs = []
-        for i in range(0, len(val), 128):
-            batch = processor(val[i : i + 128])
-            outs.append(model(**{k: v.to(device) for k, v in batch.items()}))
+        outs = [o for _, _, o in iter_batches(model, processor, val, batch_size=128, device=device)]
     model.train(was_training)
     if task == "classification":
         names = [model.config.id2label[k] for k in range(model.num_labels)]
