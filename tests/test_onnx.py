@@ -184,3 +184,23 @@ def test_head_with_light_curve_features_exports(records, tmp_path):
     diffs = _parity(model, runner, records[6:])
     assert set(diffs) == {"photometry_embeds", "logits", "embeddings"}
     assert max(diffs.values()) <= TOL, diffs
+
+
+def test_classify_runs_the_export_in_onnxruntime(classifier, records, tmp_path):
+    root, _ = classifier
+    kw = dict(model=root / "model", reference=None, progress=False)
+    torch_rows = maven.classify(records, **kw).to_pylist()
+    onnx_rows = maven.classify(records, onnx=root / "onnx", **kw).to_pylist()
+    labels = [c for c in torch_rows[0] if c.startswith("p_")]
+    assert len(labels) == 5
+    for a, b in zip(torch_rows, onnx_rows, strict=True):
+        assert a["id"] == b["id"] and a["predicted"] == b["predicted"]
+        assert [b[c] for c in labels] == pytest.approx([a[c] for c in labels], abs=TOL)
+    other = tmp_path / "other"
+    torch.manual_seed(5)
+    MavenForSupernovaClassification(
+        MavenConfig.from_preset("tiny"), head_modality="photometry"
+    ).save_pretrained(other)
+    MavenProcessor(spectrum_bins=128).save_pretrained(other)
+    with pytest.raises(ConfigError, match="not an ONNX export of this model .*head_modality"):
+        maven.classify(records, model=other, onnx=root / "onnx", reference=None, progress=False)

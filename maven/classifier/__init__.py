@@ -58,6 +58,7 @@ import numpy as np
 
 from maven.classifier.heads import (
     Classifier,
+    OnnxHead,
     load_head,
     predict_redshifts,
     run_head,
@@ -152,7 +153,16 @@ def _load_reference(reference, folder: Path | None, model_hash: str):
 
 
 def _setup(
-    model, processor, redshift_model, feed_redshift, reference, k, novelty_k, batch_size, device
+    model,
+    processor,
+    redshift_model,
+    feed_redshift,
+    reference,
+    k,
+    novelty_k,
+    batch_size,
+    device,
+    onnx=None,
 ) -> Classifier:
     """The :class:`Classifier` of a run: arguments checked, heads and reference loaded."""
     from maven.search import model_hash
@@ -168,6 +178,8 @@ def _setup(
     if device is not None:
         model = model.to(device)
     h = model_hash(folder if folder is not None else model)
+    if onnx is not None:  # the head's forward passes in onnxruntime; config and reference stay
+        model = OnnxHead(onnx, model, processor)
     index, where = _load_reference(reference, folder, h)
     clf = Classifier(
         model=model,
@@ -295,6 +307,7 @@ def _run(
     processor=None,
     redshift_model=None,
     feed_redshift: bool = False,
+    onnx=None,
     reference="auto",
     k: int = 5,
     novelty_k: int = 10,
@@ -309,7 +322,16 @@ def _run(
     from tqdm.auto import tqdm
 
     clf = _setup(
-        model, processor, redshift_model, feed_redshift, reference, k, novelty_k, batch_size, device
+        model,
+        processor,
+        redshift_model,
+        feed_redshift,
+        reference,
+        k,
+        novelty_k,
+        batch_size,
+        device,
+        onnx,
     )
     state.update(classifier=clf, skipped=[], rules=Counter())
     total = len(data) if hasattr(data, "__len__") and not isinstance(data, (str, Path)) else None
@@ -339,6 +361,9 @@ def classify(data, **kwargs) -> Any:
             without a redshift of its own (its distance-modulus token and a rest-frame
             spectrum then have one); off by default: the classifier sees the input's redshifts
             only. Not yet measured on held-out objects against leaving the redshift out.
+        onnx: a ``maven export onnx`` folder of ``model``: the classification head's forward
+            passes run in onnxruntime (the ``onnx`` extra); labels, calibration and the
+            reference index are ``model``'s. An export of another model is refused.
         reference: the reference index (a folder or :class:`~maven.search.EmbeddingIndex`)
             for novelty and neighbours; ``"auto"`` (default): ``MODEL/reference`` (with a
             warning, and no novelty, where there is none); ``None``: none. An index built

@@ -58,6 +58,50 @@ def load_head(model, processor, task: str):
     return model.eval(), processor, folder
 
 
+class OnnxHead:
+    """A classification head run by onnxruntime from its ``maven export onnx`` folder, with the
+    torch head's config (labels, calibration, modality) beside it.
+
+    Raises:
+        ConfigError: the export's labels, calibration, modality or processor differ from the
+            head's (an export of another model).
+    """
+
+    def __init__(self, directory, model, processor) -> None:
+        from maven.export.onnx_runtime import OnnxModel
+
+        self.runner = OnnxModel(directory)
+        self.config, self.num_labels = model.config, model.num_labels
+        m, c = self.runner.manifest, model.config
+        mine = {
+            "task": "classification",
+            "labels": [c.id2label[i] for i in range(model.num_labels)],
+            "logit_bias": c.logit_bias,
+            "calibration_temperature": c.calibration_temperature,
+            "head_modality": c.head_modality,
+        }
+        differ = [k for k, v in mine.items() if m.get(k) != v]
+        if self.runner.processor.to_dict() != processor.to_dict():
+            differ.append("processor")
+        if differ:
+            raise ConfigError(
+                f"{directory}: not an ONNX export of this model ({', '.join(differ)} differ; "
+                "`maven export onnx --model MODEL --out DIR` writes one)"
+            )
+
+    def predict_batch(self, batch, chunk: list, towers: bool) -> dict[str, np.ndarray | None]:
+        """:func:`maven.models.inference.predict_batch`'s arrays from onnxruntime."""
+        out = self.runner(batch)
+        res = {"embeddings": out["embeddings"], "logits": out["logits"]}
+        for m in ("photometry", "spectrum") if towers else ():
+            res[f"{m}_embeds"] = out.get(f"{m}_embeds")
+        bad = ~np.isfinite(res["logits"]).all(axis=1) | ~np.isfinite(res["embeddings"]).all(axis=1)
+        if bad.any():
+            names = [chunk[i].id for i in np.flatnonzero(bad)[:5]]
+            raise MavenError(f"non-finite ONNX outputs for {names}")
+        return res
+
+
 def process_records(processor, recs: list, refused: dict, idx: np.ndarray):
     """``(batch, rows)``: the processor's batch of the records it takes and their positions
     ``idx[keep]``; a record it refuses (an unknown band, ...) is left out, its message kept in
@@ -105,7 +149,11 @@ def run_head(model, processor, chunk, order, batch_size, device, towers, reuse=N
             mask = torch.from_numpy(good)
             batch = {key: v[mask] for key, v in batch.items()}
         rows = rows[good]
-        res = predict_batch(model, batch, [chunk[i] for i in rows], towers=towers, device=device)
+        recs = [chunk[i] for i in rows]
+        if isinstance(model, OnnxHead):
+            res = model.predict_batch(batch, recs, towers)
+        else:
+            res = predict_batch(model, batch, recs, towers=towers, device=device)
         for key, v in res.items():
             if v is None:
                 continue

@@ -255,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="give the classifier the redshift model's estimate where a record has no redshift",
     )
     cls.add_argument(
+        "--onnx",
+        type=Path,
+        default=None,
+        help="run the classifier's forward passes in onnxruntime from this export of MODEL",
+    )
+    cls.add_argument(
         "--reference", default=None, help="reference index folder (default: MODEL/reference)"
     )
     cls.add_argument("--no-reference", action="store_true", help="no novelty or neighbours")

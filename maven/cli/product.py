@@ -21,6 +21,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         model=model,
         redshift_model=args.redshift_model,
         feed_redshift=args.feed_redshift,
+        onnx=args.onnx,
         reference=None if args.no_reference else (args.reference or "auto"),
         k=args.k,
         chunk_size=args.chunk_size,
