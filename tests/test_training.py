@@ -334,6 +334,14 @@ def test_warm_restart_from_saved_towers_and_heads_is_recorded(tmp_path):
     for module, name in ((model, "model/model.safetensors"), (heads, AUX_HEADS)):
         saved = load_file(first / name)
         assert all(torch.equal(v, saved[k]) for k, v in module.state_dict().items()), name
+    # a shipped folder: the model's files with the heads inside it
+    shipped = tmp_path / "shipped"
+    shutil.copytree(first / "model", shipped)
+    shutil.copy(first / AUX_HEADS, shipped / AUX_HEADS)
+    model, _, heads = _build(TrainingConfig(objectives=objectives))
+    _warm_start(str(shipped), model, heads)
+    saved = load_file(first / AUX_HEADS)
+    assert all(torch.equal(v, saved[k]) for k, v in heads.state_dict().items())
     with pytest.raises(ConfigError, match="neither a model nor a checkpoint"):
         _warm_start(str(tmp_path), model, heads)
 

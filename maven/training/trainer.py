@@ -75,8 +75,8 @@ def _warm_start(folder: str, model, heads) -> None:
     """Load saved towers into ``model``, and the heads that ``heads`` also has.
 
     ``folder`` is a model folder (``config.json``; heads from ``auxiliary_heads.safetensors``
-    beside it, as a run writes them) or a checkpoint folder, or a copy of its
-    ``model.safetensors`` (the towers) and ``model_1.safetensors`` (the heads).
+    inside it, as shipped, or beside it, as a run writes them) or a checkpoint folder, or a
+    copy of its ``model.safetensors`` (the towers) and ``model_1.safetensors`` (the heads).
 
     Raises:
         ConfigError: no towers there, or towers that do not fit the run's model.
@@ -88,7 +88,8 @@ def _warm_start(folder: str, model, heads) -> None:
     folder = Path(folder)
     if (folder / "config.json").exists():
         towers = from_pretrained(folder, task="towers")[0].state_dict()
-        saved_heads = folder.parent / AUX_HEADS
+        inside = folder / AUX_HEADS
+        saved_heads = inside if inside.exists() else folder.parent / AUX_HEADS
     elif (folder / "model.safetensors").exists():
         towers = load_file(folder / "model.safetensors")
         saved_heads = folder / "model_1.safetensors"
