@@ -40,8 +40,14 @@ def test_using_maven_imports_no_jax():
     code = (
         "import math, sys\n"
         "from maven.data.bands import get_band, list_bands\n"
+        "from maven.errors import UnknownBandError\n"
         "from maven.simulate import SimConfig, simulate\n"
-        "assert all(math.isfinite(get_band(n).vega_to_ab) for n in list_bands())\n"
+        "def finite(n):\n"
+        "    try:\n"
+        "        return math.isfinite(get_band(n).vega_to_ab)\n"
+        "    except UnknownBandError:  # ATLAS curves come from MAVEN_TEMPLATE_DIR only\n"
+        "        return n.startswith('atlas::')\n"
+        "assert all(finite(n) for n in list_bands())\n"
         "assert len(simulate(2, seed=1, config=SimConfig.preset('tiny'))) == 2\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(HEAVY)!r}))\n"
     )
