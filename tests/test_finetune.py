@@ -182,6 +182,14 @@ def test_evaluate_reports_early_classification_and_calibration(classifier, sims,
     for name in ("json", "markdown", "confusion_matrix", "reliability", "early", "by_redshift"):
         assert paths[name].exists(), name
     assert "macro" in paths["markdown"].read_text().lower()
+    import csv
+
+    rows = list(csv.DictReader(paths["predictions"].open()))
+    assert [r["id"] for r in rows] == list(preds["id"])
+    labels = preds["labels"]
+    assert [r["predicted"] for r in rows] == list(preds["predicted"])
+    total = [sum(float(r[f"p_{c}"]) for c in labels) for r in rows]
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
 
 
 def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, classifier, tmp_path):

@@ -9,8 +9,8 @@ fold; nothing is tuned on a test fold. Methods:
 * ``maven``: the recipe as given (pre-trained, fine-tuned);
 * ``scratch``: the same architecture and recipe from random weights: what pre-training buys;
 * ``probe``: the pre-trained towers frozen, a linear probe on the synthetic-only embedding
-  (at least 60 epochs on cached embeddings; never the recipe's light-curve features): how
-  far simulations alone go;
+  (at least 60 epochs on cached embeddings; never the recipe's light-curve features nor its
+  redshift templates): how far simulations alone go;
 * ``features``: gradient-boosted trees on light-curve features
   (:mod:`maven.evaluation.features`; photometry recipes only);
 * ``spectrum_linear``, ``spectrum_knn``: logistic regression on the processor's spectrum grid
@@ -45,6 +45,8 @@ SIMPLE_BASELINES = {
     "spectrum_knn": {("classification", "spectrum")},
     "xcorr": {("redshift", "spectrum")},
 }
+#: the row of a redshift method's network alone, where templates refined its estimate
+NETWORK_ONLY = "{}_network"
 HEADLINE = {
     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "ece", "ece_uncalibrated"),
     "redshift": (
@@ -78,6 +80,7 @@ def _method_config(config, method: str):
         epochs=epochs,
         patience=patience,
         lightcurve_features=False,
+        redshift_templates=0,
     )
 
 
@@ -274,6 +277,18 @@ def crossval(
             )
             pooled[method][0].extend(recs)
             pooled[method][1].append(pred)
+            if "redshift_network" in pred:  # templates refined it: keep the network's own
+                net = NETWORK_ONLY.format(method)
+                alone = {
+                    "redshift": pred["redshift_network"],
+                    "redshift_sigma": pred["redshift_sigma_network"],
+                }
+                m_net, _ = score_predictions(recs, alone, config.task)
+                per_fold.setdefault(net, []).append(
+                    {"fold": k, "n_test": len(recs), "metrics": m_net}
+                )
+                pooled.setdefault(net, ([], []))[0].extend(recs)
+                pooled[net][1].append(alone)
             if progress:
                 tqdm.write(
                     f"fold {k} {method}: "
@@ -286,6 +301,7 @@ def crossval(
         (out / "crossval.json").write_text(
             json.dumps(jsonable({**result, "per_fold_so_far": per_fold}), indent=2) + "\n"
         )
+    methods = [x for m in methods for x in (m, NETWORK_ONLY.format(m)) if x in pooled]
     for method in methods:
         recs, preds = pooled[method]
         pred = _concat(preds)

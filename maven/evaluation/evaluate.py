@@ -363,4 +363,31 @@ def write_evaluation(
         path = out / f"by_{group}.png"
         plots.plot_metric_by_bin(audit[group], metric, group=group, path=path)
         paths[f"by_{group}"] = path
+    paths["predictions"] = _write_predictions(predictions, out / "predictions.csv")
     return paths
+
+
+def _write_predictions(predictions: dict, path: Path) -> Path:
+    """One row per object: id, truth and every per-object prediction (class probabilities
+    as ``p_<class>``); for error analysis, stacking and plots of one's own."""
+    import csv
+    import io
+
+    from maven.utils.atomic import write_text
+
+    columns: dict[str, list] = {"id": list(predictions["id"]), "true": list(predictions["true"])}
+    n = len(columns["id"])
+    for key, value in predictions.items():
+        if key in columns or key in ("labels", "logits", "embeddings") or value is None:
+            continue
+        arr = np.asarray(value)
+        if key == "probabilities":
+            for j, label in enumerate(predictions["labels"]):
+                columns[f"p_{label}"] = arr[:, j].tolist()
+        elif arr.ndim == 1 and len(arr) == n:
+            columns[key] = arr.tolist()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values(), strict=True))
+    return write_text(path, buf.getvalue())

@@ -21,9 +21,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import fft as sp_fft
 
-from maven.errors import ConfigError, MavenError, ValidationError
+from maven.errors import ConfigError, MavenError
+from maven.models.template_redshift import (
+    MIN_OVERLAP_BINS,
+    TemplateBank,
+    continuum_divided,
+    largest_spectrum,
+)
 
 __all__ = [
     "CrossCorrelationRedshift",
@@ -35,32 +40,6 @@ __all__ = [
 
 #: bins of the processor grid per coarse continuum bin (~6% in wavelength at 512 bins)
 CONTINUUM_BINS = 24
-#: the fewest bins two spectra must share for a correlation
-MIN_OVERLAP_BINS = 64
-
-
-def continuum_divided(flux: np.ndarray, mask: np.ndarray, width: int) -> np.ndarray:
-    """``flux / continuum - 1`` on the valid bins (0 elsewhere), rows of ``flux`` (N, M).
-
-    The continuum is the median of the valid flux in consecutive blocks of ``width`` bins,
-    linearly interpolated between block centres; the result is clipped to [-1, 3].
-    """
-    out = np.zeros_like(flux, dtype=np.float64)
-    for i in range(flux.shape[0]):
-        idx = np.flatnonzero(mask[i])
-        if idx.size < 2:
-            continue
-        f = flux[i, idx].astype(np.float64)
-        centres, medians = [], []
-        for start in range(0, idx.size, width):
-            block = slice(start, min(start + width, idx.size))
-            centres.append(float(np.mean(idx[block])))
-            medians.append(float(np.median(f[block])))
-        cont = np.interp(idx, centres, medians)
-        good = np.abs(cont) > 1e-6 * max(float(np.max(np.abs(f))), 1e-30)
-        ratio = np.where(good, f / np.where(good, cont, 1.0) - 1.0, 0.0)
-        out[i, idx] = np.clip(ratio, -1.0, 3.0)
-    return out
 
 
 def processor_spectra(processor, supernovae: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -193,16 +172,16 @@ class SpectrumCorrelationClassifier(_ProcessorSpectra):
 
 
 class CrossCorrelationRedshift:
-    """SNID-style redshift from a spectrum against a bank of spectra of known redshift.
+    """SNID-style redshift from a spectrum against a bank of spectra of known redshift: every
+    training record's largest spectrum is a rest-frame template of a
+    :class:`~maven.models.template_redshift.TemplateBank`, searched over the whole range.
 
     Args:
         wave_min, wave_max, n_bins: the log-wavelength grid (Angstrom; observed and rest
             spectra share it).
         z_min, z_max: the redshifts searched.
         n_best: the redshift is the median of the peak redshifts of this many templates
-            with the best score, ``r * overlap / n``: the normalised correlation times the
-            share of the object's spectrum the template overlaps at that lag (SNID's
-            ``rlap`` in spirit: a short overlap cannot win by a chance correlation).
+            with the best score (:mod:`maven.models.template_redshift`).
     """
 
     def __init__(
@@ -214,93 +193,20 @@ class CrossCorrelationRedshift:
         z_max: float = 1.0,
         n_best: int = 5,
     ) -> None:
-        if not 0 < wave_min < wave_max or n_bins < 64 or not -0.1 < z_min < z_max:
-            raise ConfigError("need 0 < wave_min < wave_max, n_bins >= 64, -0.1 < z_min < z_max")
-        self.log_wave = np.linspace(np.log10(wave_min), np.log10(wave_max), n_bins)
-        self.dlog = float(self.log_wave[1] - self.log_wave[0])
-        self.z_min, self.z_max, self.n_best = z_min, z_max, n_best
-
-    def _grid(self, spectrum, z: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """(apodised continuum-divided flux, mask) on the grid; the spectrum is shifted to
-        the rest frame of ``z``."""
-        lw = np.log10(spectrum.wavelength) - np.log10(1.0 + z)
-        inside = (self.log_wave >= lw[0]) & (self.log_wave <= lw[-1])
-        flux = np.zeros(self.log_wave.size)
-        if inside.sum() < MIN_OVERLAP_BINS:
-            return flux, inside
-        flux[inside] = np.interp(self.log_wave[inside], lw, spectrum.flux)
-        width = max(8, int(round(0.03 / self.dlog)))  # continuum blocks of ~7% in wavelength
-        flat = continuum_divided(flux[None], inside[None], width)[0]
-        idx = np.flatnonzero(inside)
-        taper = max(1, idx.size // 20)
-        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(taper) / taper)
-        flat[idx[:taper]] *= ramp
-        flat[idx[-taper:]] *= ramp[::-1]
-        flat[inside] -= flat[inside].mean()
-        return np.where(inside, flat, 0.0), inside
-
-    @staticmethod
-    def _spectrum(sn):
-        if not sn.spectra:
-            raise ValidationError(f"{sn.id}: no spectrum for the cross-correlation redshift")
-        return max(sn.spectra, key=lambda s: s.wavelength.size)
+        if not 0 < wave_min < wave_max or n_bins < 128 or not -0.1 < z_min < z_max:
+            raise ConfigError("need 0 < wave_min < wave_max, n_bins >= 128, -0.1 < z_min < z_max")
+        self.grid, self.z_range, self.n_best = (wave_min, wave_max, n_bins), (z_min, z_max), n_best
 
     def fit(self, supernovae: Sequence, redshifts: Sequence[float]) -> CrossCorrelationRedshift:
         """The template bank: each record's (largest) spectrum brought to its rest frame."""
         _check_fit(supernovae, redshifts, type(self).__name__)
-        rows = [
-            self._grid(self._spectrum(sn), float(z))
-            for sn, z in zip(supernovae, redshifts, strict=True)
-        ]
-        keep = [i for i, (_, m) in enumerate(rows) if m.sum() >= MIN_OVERLAP_BINS]
-        if len(keep) < 2:
-            raise MavenError("fewer than 2 templates overlap the cross-correlation grid")
-        n_fft = 2 * self.log_wave.size
-        t = np.stack([rows[i][0] for i in keep])
-        m = np.stack([rows[i][1] for i in keep]).astype(np.float64)
-        self.z_ = np.asarray(redshifts, dtype=np.float64)[keep]
-        self._ft = sp_fft.rfft(t.astype(np.float32), n_fft)
-        self._ft2 = sp_fft.rfft((t**2).astype(np.float32), n_fft)
-        self._fm = sp_fft.rfft(m.astype(np.float32), n_fft)
-        lo = int(np.floor(np.log10(1 + self.z_min) / self.dlog))
-        hi = int(np.ceil(np.log10(1 + self.z_max) / self.dlog))
-        self._lags = np.arange(lo, hi + 1)
+        self.bank_ = TemplateBank.from_supernovae(
+            supernovae, redshifts, self.grid, z_range=self.z_range, n_best=self.n_best
+        )
         return self
-
-    def _one(self, sn) -> float:
-        s, ms = self._grid(self._spectrum(sn))
-        if ms.sum() < MIN_OVERLAP_BINS:
-            return float("nan")
-        n_fft = 2 * self.log_wave.size
-        fs = sp_fft.rfft(s.astype(np.float32), n_fft)
-        fs2 = sp_fft.rfft((s**2).astype(np.float32), n_fft)
-        fms = sp_fft.rfft(ms.astype(np.float32), n_fft)
-        lags = self._lags % n_fft  # c(d) = sum_x s(x) t(x - d): observed = rest shifted by d
-
-        def corr(a, b):
-            return sp_fft.irfft(a[None, :] * np.conj(b), n_fft)[:, lags]
-
-        num = corr(fs, self._ft)
-        energy = corr(fs2, self._fm) * corr(fms, self._ft2)
-        overlap = corr(fms, self._fm)
-        r = num / np.sqrt(np.clip(energy, 1e-30, None))
-        r = np.where(overlap >= MIN_OVERLAP_BINS - 0.5, r * overlap / ms.sum(), -1.0)
-        best = r.argmax(axis=1)
-        peak = r[np.arange(r.shape[0]), best]
-        # sub-bin peak by a parabola through the three lags around it
-        inner = (best > 0) & (best < r.shape[1] - 1)
-        b = np.where(inner, best, 1)
-        rows = np.arange(r.shape[0])
-        y0, y1, y2 = r[rows, b - 1], r[rows, b], r[rows, b + 1]
-        den = y0 - 2 * y1 + y2
-        shift = np.where(inner & (den < 0), 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
-        # templates are in their rest frame: the lag alone is log10(1 + z)
-        z_hat = 10 ** ((self._lags[best] + shift) * self.dlog) - 1.0
-        order = np.argsort(-peak)[: self.n_best]
-        return float(np.median(z_hat[order]))
 
     def predict(self, supernovae: Sequence) -> np.ndarray:
         """Redshift of each record (NaN where its spectrum misses the grid)."""
-        if not hasattr(self, "_ft"):
+        if not hasattr(self, "bank_"):
             raise MavenError("CrossCorrelationRedshift is not fitted")
-        return np.array([self._one(sn) for sn in supernovae])
+        return np.array([self.bank_.estimate(largest_spectrum(sn)).z for sn in supernovae])

@@ -53,6 +53,10 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "head_extra_features": 0,
     "extra_feature_center": None,
     "extra_feature_scale": None,
+    "redshift_templates": 0,
+    "redshift_template_grid": None,
+    "redshift_template_window": 3.0,
+    "redshift_template_sigma_scale": 1.0,
 }
 
 
@@ -160,7 +164,22 @@ def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
             "head_extra_features with use_redshift_input=False: the light-curve features "
             "carry the redshift input (redshift, peak_abs_mag); the head cannot hide it"
         )
+    t = s["redshift_templates"]
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        raise ConfigError(f"redshift_templates must be an integer >= 0, got {t!r}")
+    g = s["redshift_template_grid"]
+    if t and not (_numbers(g, 3, 0.0) and g[0] < g[1] and float(g[2]).is_integer()):
+        raise ConfigError(
+            "redshift_template_grid must be [wave_min, wave_max, n_bins] (Angstrom, "
+            f"0 < wave_min < wave_max) with redshift_templates > 0, got {g!r}"
+        )
+    for key in ("redshift_template_window", "redshift_template_sigma_scale"):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
     checked = dict(s)
+    if t:
+        checked["redshift_template_grid"] = [float(g[0]), float(g[1]), int(g[2])]
     for key, low in (("extra_feature_center", -math.inf), ("extra_feature_scale", 0.0)):
         v = s[key]
         if v is None:

@@ -193,6 +193,21 @@ def _head_results(model, out, batch, chunk: Sequence, towers: dict | None) -> di
             has = np.asarray(batch[f"has_{m}"]).astype(bool)
             finite &= ~has | np.isfinite(res[f"{m}_embeds"]).all(axis=1)
     _require(chunk, finite, "non-finite model outputs (damaged weights?)")
+    bank = None if "redshift" not in res else model.template_bank()
+    if bank is not None:
+        from maven.models.template_redshift import refine_redshifts
+
+        c = model.config
+        res.update(
+            refine_redshifts(
+                bank,
+                chunk,
+                res["redshift"],
+                res["redshift_sigma"],
+                c.redshift_template_window,
+                c.redshift_template_sigma_scale,
+            )
+        )
     return res
 
 
@@ -212,7 +227,10 @@ def predict(
         classification: ``{"logits" (N, K; raw), "probabilities" (N, K; softmax of
         (logits + config.logit_bias) / config.calibration_temperature), "predicted" (N,)
         class names, "labels" [K names], "embeddings" (N, D)}``; redshift:
-        ``{"redshift" (N,), "redshift_sigma" (N,), "embeddings" (N, D)}``.
+        ``{"redshift" (N,), "redshift_sigma" (N,), "embeddings" (N, D)}``; a head with
+        template spectra (``config.redshift_templates``) refines the redshift of records with
+        a spectrum and adds ``"redshift_network"``, ``"redshift_sigma_network"`` (the
+        network's own estimate) and ``"template_score"`` (NaN where not refined).
 
     Raises:
         MavenError: not a maven head model, records without the needed modality, or
@@ -249,8 +267,12 @@ def predict(
             "labels": names,
             "embeddings": embeddings,
         }
-    return {
+    out = {
         "redshift": cat("redshift", (0,)),
         "redshift_sigma": cat("redshift_sigma", (0,)),
         "embeddings": embeddings,
     }
+    if model.template_bank() is not None:
+        for key in ("redshift_network", "redshift_sigma_network", "template_score"):
+            out[key] = cat(key, (0,))
+    return out

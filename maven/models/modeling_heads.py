@@ -51,6 +51,17 @@ head_extra_features    classification: F > 0 appends the processor's ``photometr
                        (feature_dim grows by 2F); 0 (default): the embedding only.
 extra_feature_center,  F numbers each (scale > 0), e.g. the training median and 1.4826 MAD
 extra_feature_scale    (fine-tuning fits them); None: 0 and 1.
+redshift_templates     redshift: T > 0 rest-frame template spectra stored in the weights
+                       (buffers ``template_flux`` / ``template_mask``, T x n_bins);
+                       :func:`maven.models.inference.predict` then refines the network's
+                       redshift of every record with a spectrum by cross-correlation with
+                       them (:mod:`maven.models.template_redshift`); 0 (default): none.
+redshift_template_grid [wave_min, wave_max, n_bins] of the templates (with T > 0).
+redshift_template_window
+                       the search window, in calibrated network sigmas (default 3).
+redshift_template_sigma_scale
+                       factor on the templates' scatter giving the refined sigma, fitted on
+                       validation data (default 1).
 =====================  =====================================================================
 
 Embeddings given to the head are the projected embeddings, L2-normalised (the geometry the
@@ -588,7 +599,43 @@ class MavenForRedshift(MavenHeadModel):
             self.feature_dim, self.config.head_hidden_size, 2, float(self.config.head_dropout)
         )
         self.regressor[-1]._maven_redshift_out = True
+        t = self.config.redshift_templates
+        if t:
+            bins = int(self.config.redshift_template_grid[2])
+            self.register_buffer("template_flux", torch.zeros(t, bins))
+            self.register_buffer("template_mask", torch.zeros(t, bins, dtype=torch.bool))
+        self._bank: tuple | None = None
         self.post_init()
+
+    def template_bank(self):
+        """The :class:`~maven.models.template_redshift.TemplateBank` in the weights, or None."""
+        from maven.models.template_redshift import TemplateBank
+
+        if not self.config.redshift_templates:
+            return None
+        key = (self.template_flux.data_ptr(), self.template_flux._version)
+        if self._bank is None or self._bank[0] != key:
+            flux = self.template_flux.detach().float().cpu().numpy()
+            mask = self.template_mask.detach().cpu().numpy()
+            bank = TemplateBank(flux, mask, self.config.redshift_template_grid)
+            self._bank = (key, bank)
+        return self._bank[1]
+
+    def set_template_bank(self, bank) -> None:
+        """Store ``bank`` (a :class:`~maven.models.template_redshift.TemplateBank`) in the
+        weights and the config; None removes it."""
+        for name in ("template_flux", "template_mask"):
+            if name in self._buffers:
+                del self._buffers[name]
+        self._bank = None
+        if bank is None:
+            self.config.redshift_templates, self.config.redshift_template_grid = 0, None
+            return
+        device = next(self.parameters()).device
+        self.register_buffer("template_flux", torch.from_numpy(bank.flux.copy()).to(device))
+        self.register_buffer("template_mask", torch.from_numpy(bank.mask.copy()).to(device))
+        self.config.redshift_templates = len(bank)
+        self.config.redshift_template_grid = list(bank.grid)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

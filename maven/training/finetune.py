@@ -91,6 +91,17 @@ class FinetuneConfig:
             reads the light-curve features of :mod:`maven.evaluation.features` (the
             processor's ``lightcurve_features``; standardised by the median and 1.4826 MAD
             of the training records' defined values, stored in the head config).
+        simulated: a maven dataset of simulated supernovae (``maven simulate``) added to the
+            *training* split only (never to validation, calibration or a test fold); with
+            ``class_cap`` an epoch takes a class's real records first and fills the cap with
+            simulated ones, and the loss weights follow those per-epoch counts.
+        simulated_max: at most this many simulated records (the first ones; None: all).
+        redshift_templates: redshift with a spectrum: store at most this many averaged
+            rest-frame templates of the training spectra in the head (k-means, each the mean
+            of >= :data:`TEMPLATE_MIN_MEMBERS` spectra; :mod:`maven.models.template_redshift`)
+            so that prediction refines the network's redshift by cross-correlation within
+            ``redshift_template_window`` calibrated sigmas; 0: the network alone.
+        redshift_template_window: that window, in sigmas.
         seed: initialisation, split, order and augmentations.
         cpu: use the CPU even where an accelerator exists.
     """
@@ -119,6 +130,10 @@ class FinetuneConfig:
     patience: int = 5
     processor: dict = field(default_factory=dict)
     lightcurve_features: bool = False
+    simulated: str | None = None
+    simulated_max: int | None = None
+    redshift_templates: int = 0
+    redshift_template_window: float = 3.0
     seed: int = 0
     cpu: bool = False
 
@@ -134,13 +149,21 @@ class FinetuneConfig:
         for name in ("epochs", "batch_size", "patience"):
             check_int(_CONFIG, name, getattr(self, name), minimum=1)
         check_int(_CONFIG, "class_cap", self.class_cap, minimum=1, optional=True)
-        for name in ("contrastive_steps", "head_hidden_size", "seed"):
+        check_int(_CONFIG, "simulated_max", self.simulated_max, minimum=1, optional=True)
+        check_path(_CONFIG, "simulated", self.simulated, optional=True)
+        for name in ("contrastive_steps", "head_hidden_size", "redshift_templates", "seed"):
             check_int(_CONFIG, name, getattr(self, name), minimum=0)
         for name in ("lr", "encoder_lr", "contrastive_lr"):
             check_number(_CONFIG, name, getattr(self, name), above=0)
         check_number(_CONFIG, "val_fraction", self.val_fraction, above=0, below=0.5)
         check_number(_CONFIG, "warmup_fraction", self.warmup_fraction, minimum=0, below=1)
         check_number(_CONFIG, "head_dropout", self.head_dropout, minimum=0, below=1)
+        check_number(_CONFIG, "redshift_template_window", self.redshift_template_window, above=0)
+        if self.redshift_templates and (self.task != "redshift" or self.modality == "photometry"):
+            raise ConfigError(
+                "redshift_templates needs task: redshift with a spectrum (modality spectrum "
+                f"or both), got task={self.task!r}, modality={self.modality!r}"
+            )
         for name in ("balance_power", "weight_decay"):
             check_number(_CONFIG, name, getattr(self, name), minimum=0)
         for name in ("use_redshift_input", "augment", "lightcurve_features", "cpu"):
@@ -246,6 +269,8 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
     if config.task == "redshift":  # time dilation is a redshift cue: no time stretch
         options["aug_max_stretch"] = 0.0
     options["lightcurve_features"] = config.lightcurve_features
+    if config.task == "redshift":  # templates are fitted after training (_fit_templates)
+        settings["redshift_templates"], settings["redshift_template_grid"] = 0, None
     if config.task == "classification":
         settings["id2label"] = dict(enumerate(map(str, config.classes)))
         settings["class_weights"] = class_weights
@@ -390,6 +415,9 @@ def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.n
     batches, sorted by light-curve length so that little of a batch is padding."""
     rng = np.random.default_rng([config.seed, 11, epoch])
     idx = rng.permutation(len(train))
+    if config.simulated:  # real records first: simulated ones only fill a class's cap
+        simulated = np.array([_is_simulated(train[i]) for i in idx], bool)
+        idx = np.concatenate([idx[~simulated], idx[simulated]])
     if config.class_cap is not None and config.task == "classification":
         taken: Counter = Counter()
         keep = []
@@ -398,6 +426,8 @@ def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.n
                 taken[train[i].type] += 1
                 keep.append(i)
         idx = np.array(keep)
+    if config.simulated:
+        idx = rng.permutation(idx)
     length = np.array([0 if sn.lightcurve is None else len(sn.lightcurve.time) for sn in train])
     bs, window = config.batch_size, 16 * config.batch_size
     batches = []
@@ -406,6 +436,25 @@ def _epoch_batches(train: list, config: FinetuneConfig, epoch: int) -> list[np.n
         chunk = chunk[np.argsort(length[chunk], kind="stable")]
         batches += [chunk[b : b + bs] for b in range(0, len(chunk), bs)]
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _is_simulated(sn) -> bool:
+    return bool(sn.meta.get("simulated", False))
+
+
+def _simulated_records(config: FinetuneConfig) -> list:
+    """The recipe's simulated training supplement (``config.simulated``), filtered like the
+    real records."""
+    from maven.io.dataset import iter_supernovae
+
+    out = []
+    for sn in iter_supernovae(config.simulated):
+        if not _is_simulated(sn):
+            raise ConfigError(f"simulated: {config.simulated} holds a real record ({sn.id})")
+        out.append(sn)
+        if config.simulated_max is not None and len(out) >= config.simulated_max:
+            break
+    return select_supernovae(out, config)[0]
 
 
 def _with_input(model, batch: dict, y: torch.Tensor | None) -> tuple[dict, torch.Tensor | None]:
@@ -566,6 +615,35 @@ def _calibrate(model, processor, val: list, config: FinetuneConfig, device, coun
     return {"redshift_sigma_scale": scale}
 
 
+#: the fewest training spectra an averaged redshift template is the mean of
+TEMPLATE_MIN_MEMBERS = 5
+
+
+def _fit_templates(model, processor, train: list, val: list, config: FinetuneConfig, device):
+    """Store averaged rest-frame templates of the training spectra in the redshift head and
+    fit the scale of their sigma on validation data (68.27% of |dz| within 1 sigma)."""
+    from maven.models.inference import predict
+    from maven.models.template_redshift import TemplateBank
+
+    spectra = [sn for sn in train if sn.spectra]
+    bank = TemplateBank.from_supernovae(spectra, [sn.redshift for sn in spectra]).averaged(
+        config.redshift_templates, min_members=TEMPLATE_MIN_MEMBERS, seed=config.seed
+    )
+    model.set_template_bank(bank)
+    model.config.redshift_template_window = float(config.redshift_template_window)
+    model.config.redshift_template_sigma_scale = 1.0
+    pred = predict(model, processor, val, device=device)
+    refined = np.isfinite(pred["template_score"])
+    info = {"redshift_templates": len(bank), "val_refined": int(refined.sum())}
+    if refined.any():
+        z = np.array([sn.redshift for sn in val])[refined]
+        r = np.abs(z - pred["redshift"][refined]) / pred["redshift_sigma"][refined]
+        scale = float(np.clip(np.quantile(r, 0.6827), 0.1, 1e3))
+        model.config.redshift_template_sigma_scale = scale
+        info["redshift_template_sigma_scale"] = scale
+    return info
+
+
 def finetune(
     config: FinetuneConfig,
     supernovae: Sequence,
@@ -608,13 +686,19 @@ def finetune(
         )
 
     counts = Counter(sn.type for sn in records)
+    simulated = _simulated_records(config) if config.simulated else []
     weights = None
     if config.task == "classification":
         missing = [c for c in config.classes if counts.get(c, 0) == 0]
         if missing:
             raise MavenError(f"no training record of class(es) {missing}; counts: {dict(counts)}")
-        n, k = len(records), len(config.classes)
-        weights = [float((n / (k * counts[c])) ** config.balance_power) for c in config.classes]
+        seen = counts
+        if simulated:  # what an epoch sees: real + simulated, capped
+            cap = config.class_cap or len(records) + len(simulated)
+            seen = counts + Counter(sn.type for sn in simulated)
+            seen = Counter({c: min(cap, seen[c]) for c in config.classes})
+        n, k = sum(seen[c] for c in config.classes), len(config.classes)
+        weights = [float((n / (k * seen[c])) ** config.balance_power) for c in config.classes]
     model, processor = _build(config, weights)
     model.to(device)
     ok = usable(model, processor, records)
@@ -625,6 +709,9 @@ def finetune(
     if len(records) < 10:
         raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
     train, val = _split(records, config)
+    if simulated:
+        ok = usable(model, processor, simulated)
+        train = train + [sn for sn, good in zip(simulated, ok, strict=True) if good]
     if config.lightcurve_features:
         model.set_feature_scaling(*_feature_scaling(processor, train))
     if config.contrastive_steps:
@@ -634,12 +721,15 @@ def finetune(
         _contrastive(model, processor, pairs, config, accelerator, log)
     best = _train_epochs(model, processor, train, val, config, accelerator, log)
     calibration = _calibrate(model, processor, val, config, device, counts)
+    if config.redshift_templates:
+        calibration.update(_fit_templates(model, processor, train, val, config, device))
     model.eval()
     summary = {
         "config": config.to_dict(),
         "n_train": len(train),
         "n_val": len(val),
-        "train_counts": dict(Counter(str(sn.type) for sn in train)),
+        "train_counts": dict(Counter(str(sn.type) for sn in train if not _is_simulated(sn))),
+        "simulated_counts": dict(Counter(str(sn.type) for sn in train if _is_simulated(sn))),
         "val_counts": dict(Counter(str(sn.type) for sn in val)),
         "redshift_range": redshift_range(train),
         "dropped": dropped,
