@@ -61,3 +61,19 @@ def test_a_simulated_folder_must_hold_simulations(data, tmp_path):
         finetune(config, real, progress=False)
     with pytest.raises(ConfigError, match="simulated_max"):
         FinetuneConfig(simulated=str(tmp_path / "notsim"), simulated_max=0)
+
+
+def test_crossval_features_sim_trains_the_trees_on_the_simulations_too(data, tmp_path):
+    from maven.evaluation.crossval import crossval
+
+    sim, real = data
+    config = FinetuneConfig(preset="tiny", simulated=str(sim))
+    methods = ("features", "features_sim")
+    result = crossval(config, real, tmp_path, n_folds=2, methods=methods, progress=False)
+    assert set(result["methods"]) == set(methods)
+    a, b = (result["methods"][m]["folds"] for m in methods)
+    assert [f["n_test"] for f in a] == [f["n_test"] for f in b]  # the same real test folds
+    # without a simulated folder the baseline is not run
+    plain = FinetuneConfig(preset="tiny")
+    result = crossval(plain, real, tmp_path / "p", n_folds=2, methods=methods, progress=False)
+    assert set(result["methods"]) == {"features"}

@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument(
         "--methods",
         default="maven,scratch,probe,features,spectrum_linear,spectrum_knn,xcorr",
-        help="comma-separated: maven, scratch, probe, features (light curves), spectrum_linear, "
+        help="comma-separated: maven, scratch, probe, features (light curves), features_sim "
+        "(the same trees given the recipe's simulated supplement), spectrum_linear, "
         "spectrum_knn (spectrum classes), xcorr (spectrum redshift); each runs where it applies",
     )
     cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")

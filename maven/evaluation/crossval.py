@@ -13,6 +13,8 @@ fold; nothing is tuned on a test fold. Methods:
   redshift templates): how far simulations alone go;
 * ``features``: gradient-boosted trees on light-curve features
   (:mod:`maven.evaluation.features`; photometry recipes only);
+* ``features_sim``: the same trees trained on the training folds plus the recipe's simulated
+  supplement (``simulated``): whether a gain comes from the simulations or from maven;
 * ``spectrum_linear``, ``spectrum_knn``: logistic regression on the processor's spectrum grid
   (flux and continuum-divided flux) and a nearest-neighbour correlation classifier against
   the training folds' spectra (spectrum classification);
@@ -37,10 +39,19 @@ from maven.errors import ConfigError, MavenError
 
 __all__ = ["BASELINES", "crossval", "summarise"]
 
-BASELINES = ("scratch", "probe", "features", "spectrum_linear", "spectrum_knn", "xcorr")
+BASELINES = (
+    "scratch",
+    "probe",
+    "features",
+    "features_sim",
+    "spectrum_linear",
+    "spectrum_knn",
+    "xcorr",
+)
 #: baselines that need no neural network, and the (task, modality) pairs they apply to
 SIMPLE_BASELINES = {
     "features": {("classification", "photometry"), ("redshift", "photometry")},
+    "features_sim": {("classification", "photometry"), ("redshift", "photometry")},
     "spectrum_linear": {("classification", "spectrum")},
     "spectrum_knn": {("classification", "spectrum")},
     "xcorr": {("redshift", "spectrum")},
@@ -145,7 +156,11 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
     from maven.models.inference import predict
     from maven.training.finetune import finetune
 
-    if method == "features":
+    if method in ("features", "features_sim"):
+        if method == "features_sim":
+            from maven.training.finetune import simulated_records
+
+            train = train + simulated_records(config)
         pred, early = _feature_predictions(config, train, test, early_days)
         return test, pred, early, {}
     if method in SIMPLE_BASELINES:
@@ -243,6 +258,8 @@ def crossval(
         raise ConfigError(f"unknown methods {unknown}; known: maven, {', '.join(BASELINES)}")
     task_input = (config.task, config.modality)
     methods = [m for m in methods if m not in SIMPLE_BASELINES or task_input in SIMPLE_BASELINES[m]]
+    if not config.simulated:  # features_sim is the features baseline given the simulations
+        methods = [m for m in methods if m != "features_sim"]
     if config.model is None and {"scratch", "probe"} & set(methods):
         raise ConfigError("the scratch and probe baselines need a pre-trained model in the recipe")
     early_days = EARLY_DAYS if early_days is None else tuple(early_days)

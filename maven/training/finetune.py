@@ -442,7 +442,7 @@ def _is_simulated(sn) -> bool:
     return bool(sn.meta.get("simulated", False))
 
 
-def _simulated_records(config: FinetuneConfig) -> list:
+def simulated_records(config: FinetuneConfig) -> list:
     """The recipe's simulated training supplement (``config.simulated``), filtered like the
     real records."""
     from maven.io.dataset import iter_supernovae
@@ -686,7 +686,7 @@ def finetune(
         )
 
     counts = Counter(sn.type for sn in records)
-    simulated = _simulated_records(config) if config.simulated else []
+    simulated = simulated_records(config) if config.simulated else []
     weights = None
     if config.task == "classification":
         missing = [c for c in config.classes if counts.get(c, 0) == 0]
