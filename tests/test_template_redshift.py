@@ -178,3 +178,16 @@ def test_crossval_reports_the_network_alone_beside_the_refined_redshift(tmp_path
     assert [f["n_test"] for f in net] == [f["n_test"] for f in result["methods"]["maven"]["folds"]]
     assert (tmp_path / "maven_network" / "predictions.csv").exists()
     assert "maven_network" in (tmp_path / "crossval.md").read_text()
+
+
+def test_finetuning_from_a_head_with_templates_refits_them(tmp_path):
+    sims = simulate(80, seed=8, config=SimConfig.preset("tiny"))
+    config = FinetuneConfig(
+        preset="tiny", task="redshift", modality="spectrum", epochs=1, redshift_templates=6
+    )
+    finetune(config, sims, tmp_path / "first", progress=False)
+    again = FinetuneConfig(
+        model=str(tmp_path / "first"), task="redshift", modality="spectrum", epochs=1
+    )
+    model, _, summary = finetune(again, sims, progress=False)  # no templates asked: none kept
+    assert model.template_bank() is None and "redshift_templates" not in summary["calibration"]

@@ -10,7 +10,9 @@ tensors) and returns numpy arrays under the torch model's names: the towers' L2-
 ``photometry_embeds`` / ``spectrum_embeds`` (those the model uses; zeros in the rows without
 that modality, as ``maven embed`` stores them; a tower no row needs is not run), and for a
 classifier ``logits`` (raw, as ``forward``) and ``embeddings``, for a redshift head
-``redshift_mean``, ``redshift_sigma``, ``mu``, ``log_sigma`` and ``embeddings``.
+``redshift_mean``, ``redshift_sigma``, ``mu``, ``log_sigma`` and ``embeddings`` (the
+network's estimate: a head's template refinement is numpy after the graph,
+:func:`maven.models.template_redshift.refine_redshifts` with the bank of the torch model).
 Probabilities: softmax of ``(logits + logit_bias) / calibration_temperature``, both in
 :attr:`OnnxModel.manifest` (as :func:`maven.models.inference.predict` computes them).
 """

@@ -269,8 +269,6 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
     if config.task == "redshift":  # time dilation is a redshift cue: no time stretch
         options["aug_max_stretch"] = 0.0
     options["lightcurve_features"] = config.lightcurve_features
-    if config.task == "redshift":  # templates are fitted after training (_fit_templates)
-        settings["redshift_templates"], settings["redshift_template_grid"] = 0, None
     if config.task == "classification":
         settings["id2label"] = dict(enumerate(map(str, config.classes)))
         settings["class_weights"] = class_weights
@@ -295,6 +293,8 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
         processor = MavenProcessor.from_pretrained(config.model, **options)
     if config.task == "redshift" and processor.spectrum_frame == "rest":
         raise ConfigError("a redshift head cannot read rest-frame spectra: the shift is the answer")
+    if config.task == "redshift":  # a start model's templates go: they are refitted after training
+        model.set_template_bank(None)
     return model, processor
 
 
