@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from maven.errors import ConfigError
+from maven.errors import ConfigError, FormatError
 from maven.io.dataset import read_dataset, write_dataset
 from maven.simulate import (
     DEFAULT_CLASSES,
@@ -109,6 +109,15 @@ def test_simulate_dataset_shards(tmp_path):
     manifest = json.loads((out / "maven_dataset.json").read_text())
     assert manifest["n_supernovae"] == 25 and manifest["n_shards"] == 3
     assert manifest["provenance"]["generator"] == "maven.simulate"
+    # the manifest records each shard's size, rows and sha256, as maven convert's does
+    assert set(manifest["files"]) == set(files)
+    assert sum(f["rows"] for f in manifest["files"].values()) == 25
+    from maven.io.dataset import load_dataset
+
+    shard = out / files[0]
+    shard.write_bytes(shard.read_bytes()[:-8] + b"\0" * 8)  # same size, other bytes
+    with pytest.raises(FormatError, match="sha256|checksum|hash"):
+        load_dataset(out)
     # any shard regenerates alone: shard 1 == simulate(10, seed=5, shard=1)
     again = simulate(10, seed=5, shard=1, config=TINY)
     shard1 = [sn for sn in back if sn.meta["shard"] == 1]

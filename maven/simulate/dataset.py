@@ -4,7 +4,6 @@ Each shard is :func:`maven.simulate.simulator.simulate` of its ``(seed, shard)``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -50,34 +49,17 @@ def simulate_shard(
 def write_manifest(
     out_dir, *, config: SimConfig | None = None, seed: int = 0, prov: dict | None = None
 ) -> Path:
-    """Write the dataset manifest of a folder of simulator shards (counts read from the
-    parquet files; provenance ``prov`` or :func:`provenance` of ``config``). Returns its path."""
-    import pyarrow.parquet as pq
-
-    from maven.io.dataset import MANIFEST, SCHEMA_VERSION
+    """Write the dataset manifest of a folder of simulator shards (counts per type, each
+    shard's bytes, sha256 and rows: :func:`maven.io.dataset.write_manifest`; provenance
+    ``prov`` or :func:`provenance` of ``config``). Returns its path."""
+    from maven.io.dataset import write_manifest as write_dataset_manifest
 
     out = Path(out_dir)
-    files = sorted(out.glob("shard-*.parquet"))
-    if not files:
+    if not any(out.glob("shard-*.parquet")):
         raise FormatError(f"{out}: no simulator shards (shard-*.parquet)")
-    counts: dict[str, int] = {}
-    n_rows = 0
-    for f in files:
-        types = pq.read_table(f, columns=["type"]).column("type").to_pylist()
-        n_rows += len(types)
-        for t in types:
-            counts[t or "unknown"] = counts.get(t or "unknown", 0) + 1
-    manifest = {
-        "format": "maven-dataset",
-        "schema_version": SCHEMA_VERSION,
-        "n_supernovae": n_rows,
-        "n_shards": len(files),
-        "counts_per_type": dict(sorted(counts.items())),
-        "provenance": prov if prov is not None else provenance(config or SimConfig(), seed),
-    }
-    path = out / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    return path
+    return write_dataset_manifest(
+        out, provenance=prov if prov is not None else provenance(config or SimConfig(), seed)
+    )
 
 
 def _quiet_worker() -> None:
