@@ -68,6 +68,25 @@ def test_probe_command_and_bad_input(folders, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["table"]["novelty_auroc"] is None and out["table"]["real"] is None
     assert out["table"]["retrieval"]["n"] == 8
+    # the follow-up stream (what pre-training mixes in) can be probed too
+    assert (
+        main(
+            [
+                *argv,
+                "--n-sim",
+                "20",
+                "--n-retrieval",
+                "8",
+                "--novel",
+                "",
+                "--json",
+                "--survey",
+                "followup",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["survey"] == "followup"
     with pytest.raises(ConfigError, match="n_sim"):
         probe(folders / "model", n_sim=2, sim={"preset": "tiny"})
     assert main(["probe", "--model", str(tmp_path / "nothing"), "--n-sim", "20"]) == 2

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     prb.add_argument("--out", type=Path, default=None, help="folder for probe.json / probe.md")
     prb.add_argument("--config", type=Path, default=None, help="a recipe: its probe options")
     prb.add_argument("--real", default=None, help="real data for the out-of-fold probes")
-    prb.add_argument("--survey", choices=["ztf", "lsst"], default=None)
+    prb.add_argument("--survey", choices=["ztf", "lsst", "followup"], default=None)
     prb.add_argument("--sim-preset", default=None, help="simulator preset (default, tiny)")
     prb.add_argument("--template-dir", default=None, help="simulator template directory")
     prb.add_argument("--n-sim", type=int, default=None, help="simulated objects (4000)")
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nsim.add_argument("--model", required=True, help="saved model directory")
     nsim.add_argument("--out", type=Path, required=True)
-    nsim.add_argument("--survey", default="ztf", choices=["ztf", "lsst"])
+    nsim.add_argument("--survey", default="ztf", choices=["ztf", "lsst", "followup"])
     nsim.add_argument("--n-reference", type=int, default=3000, help="simulated known references")
     nsim.add_argument("--n-queries", type=int, default=600, help="known and novel queries each")
     nsim.add_argument(
