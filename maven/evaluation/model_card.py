@@ -101,12 +101,14 @@ def _calibration_text(c: dict) -> str:
             f"Calibration on validation: {prior}temperature {c['temperature']:.3f}; expected "
             f"calibration error {c['val_ece_before']:.3f} -> {c['val_ece_after']:.3f}."
         )
+    from maven.models.template_redshift import MIN_MEMBERS
+
     text = f"Calibration on validation: sigma scale {c.get('redshift_sigma_scale', 1.0):.3f}."
     if c.get("redshift_templates"):
         text += (
-            f" {c['redshift_templates']} averaged rest-frame templates (each the mean of >= 5"
-            " training spectra) refine the redshift of every object with a spectrum by"
-            " cross-correlation within the network's window; their sigma scale "
+            f" {c['redshift_templates']} averaged rest-frame templates (each the mean of >= "
+            f"{MIN_MEMBERS} training spectra) refine the redshift of every object with a"
+            " spectrum by cross-correlation within the network's window; their sigma scale "
             f"{c.get('redshift_template_sigma_scale', 1.0):.3f} ({c.get('val_refined', 0)}"
             " validation objects refined)."
         )

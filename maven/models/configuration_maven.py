@@ -141,9 +141,10 @@ def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
         )
     if s["head_fusion"] not in ("concat", "mean"):
         raise ConfigError(f"head_fusion must be 'concat' or 'mean', got {s['head_fusion']!r}")
-    h = s["head_hidden_size"]
-    if isinstance(h, bool) or not isinstance(h, int) or h < 0:
-        raise ConfigError(f"head_hidden_size must be an integer >= 0, got {h!r}")
+    for key in ("head_hidden_size", "head_extra_features", "redshift_templates"):
+        v = s[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{key} must be an integer >= 0, got {v!r}")
     d = s["head_dropout"]
     if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 <= d < 1:
         raise ConfigError(f"head_dropout must be in [0, 1), got {d!r}")
@@ -152,31 +153,28 @@ def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{key} must be a bool, got {s[key]!r}")
     if s["redshift_target"] not in ("log1p", "z"):
         raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {s['redshift_target']!r}")
-    for key in ("calibration_temperature", "redshift_sigma_scale"):
+    positive = (
+        "calibration_temperature",
+        "redshift_sigma_scale",
+        "redshift_template_window",
+        "redshift_template_sigma_scale",
+    )
+    for key in positive:
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
             raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
     n = s["head_extra_features"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"head_extra_features must be an integer >= 0, got {n!r}")
     if n and not s["use_redshift_input"]:
         raise ConfigError(
             "head_extra_features with use_redshift_input=False: the light-curve features "
             "carry the redshift input (redshift, peak_abs_mag); the head cannot hide it"
         )
-    t = s["redshift_templates"]
-    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        raise ConfigError(f"redshift_templates must be an integer >= 0, got {t!r}")
-    g = s["redshift_template_grid"]
+    t, g = s["redshift_templates"], s["redshift_template_grid"]
     if t and not (_numbers(g, 3, 0.0) and g[0] < g[1] and float(g[2]).is_integer()):
         raise ConfigError(
             "redshift_template_grid must be [wave_min, wave_max, n_bins] (Angstrom, "
             f"0 < wave_min < wave_max) with redshift_templates > 0, got {g!r}"
         )
-    for key in ("redshift_template_window", "redshift_template_sigma_scale"):
-        v = s[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise ConfigError(f"{key} must be a finite number > 0, got {v!r}")
     checked = dict(s)
     if t:
         checked["redshift_template_grid"] = [float(g[0]), float(g[1]), int(g[2])]

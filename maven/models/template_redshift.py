@@ -38,6 +38,8 @@ MIN_OVERLAP_BINS = 64
 #: the log-wavelength grid (Angstrom) and redshift range of a bank unless told otherwise
 DEFAULT_GRID = (2500.0, 11000.0, 1024)
 DEFAULT_Z_RANGE = (-0.005, 1.0)
+#: the fewest spectra an averaged template is the mean of (:meth:`TemplateBank.averaged`)
+MIN_MEMBERS = 5
 #: smallest template-based uncertainty in ``dz / (1 + z)`` before calibration
 MIN_SPREAD = 1e-4
 
@@ -159,7 +161,7 @@ class TemplateBank:
         return cls(np.stack([r[0] for r in keep]), np.stack([r[1] for r in keep]), grid, **kwargs)
 
     def averaged(
-        self, k: int, min_members: int = 5, iterations: int = 15, seed: int = 0
+        self, k: int, min_members: int = MIN_MEMBERS, iterations: int = 15, seed: int = 0
     ) -> TemplateBank:
         """A bank of at most ``k`` averaged templates: masked spherical k-means of this
         bank's templates (similarity: the correlation over the bins both cover); each kept

@@ -98,7 +98,7 @@ class FinetuneConfig:
         simulated_max: at most this many simulated records (the first ones; None: all).
         redshift_templates: redshift with a spectrum: store at most this many averaged
             rest-frame templates of the training spectra in the head (k-means, each the mean
-            of >= :data:`TEMPLATE_MIN_MEMBERS` spectra; :mod:`maven.models.template_redshift`)
+            of >= ``MIN_MEMBERS`` spectra; :mod:`maven.models.template_redshift`)
             so that prediction refines the network's redshift by cross-correlation within
             ``redshift_template_window`` calibrated sigmas; 0: the network alone.
         redshift_template_window: that window, in sigmas.
@@ -561,6 +561,12 @@ def _head_output(model, raw: torch.Tensor, feats: torch.Tensor):
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def _sigma_scale(z: np.ndarray, z_hat: np.ndarray, sigma: np.ndarray, upper: float) -> float:
+    """The factor on ``sigma`` that puts 68.27% of ``|z - z_hat|`` within 1 sigma, clipped
+    to [0.1, ``upper``]."""
+    return float(np.clip(np.quantile(np.abs(z - z_hat) / sigma, 0.6827), 0.1, upper))
+
+
 def _calibrate(model, processor, val: list, config: FinetuneConfig, device, counts) -> dict:
     """Fit on validation data: for classification, the prior correction (logit bias) that
     maximises macro-F1, then the temperature; for redshift, the sigma scale.
@@ -609,14 +615,9 @@ def _calibrate(model, processor, val: list, config: FinetuneConfig, device, coun
             "val_ece_after": after,
         }
     z = np.array([sn.redshift for sn in val])
-    r = np.abs(z - pred["redshift"]) / pred["redshift_sigma"]
-    scale = float(np.clip(np.quantile(r, 0.6827), 0.1, 10.0))
+    scale = _sigma_scale(z, pred["redshift"], pred["redshift_sigma"], upper=10.0)
     model.config.redshift_sigma_scale = scale
     return {"redshift_sigma_scale": scale}
-
-
-#: the fewest training spectra an averaged redshift template is the mean of
-TEMPLATE_MIN_MEMBERS = 5
 
 
 def _fit_templates(model, processor, train: list, val: list, config: FinetuneConfig, device):
@@ -627,7 +628,7 @@ def _fit_templates(model, processor, train: list, val: list, config: FinetuneCon
 
     spectra = [sn for sn in train if sn.spectra]
     bank = TemplateBank.from_supernovae(spectra, [sn.redshift for sn in spectra]).averaged(
-        config.redshift_templates, min_members=TEMPLATE_MIN_MEMBERS, seed=config.seed
+        config.redshift_templates, seed=config.seed
     )
     model.set_template_bank(bank)
     model.config.redshift_template_window = float(config.redshift_template_window)
@@ -637,8 +638,8 @@ def _fit_templates(model, processor, train: list, val: list, config: FinetuneCon
     info = {"redshift_templates": len(bank), "val_refined": int(refined.sum())}
     if refined.any():
         z = np.array([sn.redshift for sn in val])[refined]
-        r = np.abs(z - pred["redshift"][refined]) / pred["redshift_sigma"][refined]
-        scale = float(np.clip(np.quantile(r, 0.6827), 0.1, 1e3))
+        zhat, sigma = pred["redshift"][refined], pred["redshift_sigma"][refined]
+        scale = _sigma_scale(z, zhat, sigma, upper=1e3)
         model.config.redshift_template_sigma_scale = scale
         info["redshift_template_sigma_scale"] = scale
     return info
