@@ -427,3 +427,41 @@ def test_crossval_baselines_of_a_light_curve_feature_recipe(pretrained):
     assert probe.mode == "linear" and not probe.lightcurve_features
     model, processor = _build(probe, None)
     assert not processor.lightcurve_features and model.config.head_extra_features == 0
+
+
+def test_crossval_of_a_both_input_recipe_scores_each_input_and_resumes(
+    pretrained, sims, tmp_path, monkeypatch
+):
+    records = [
+        dataclasses.replace(sn, spectra=[]) if k % 3 == 0 else sn for k, sn in enumerate(sims)
+    ]
+    config = FinetuneConfig(model=str(pretrained), modality="both", epochs=1, batch_size=32)
+    methods = ["maven", "features", "spectrum_knn"]
+    first = crossval(config, records, tmp_path, n_folds=2, methods=methods, progress=False)
+    rows = first["methods"]
+    n_test = {name: sum(f["n_test"] for f in r["folds"]) for name, r in rows.items()}
+    with_spectrum = sum(1 for sn in records if sn.spectra)
+    assert n_test == {  # each baseline on the test objects that have its input
+        "maven": len(records),
+        "maven_photometry_only": len(records),
+        "maven_spectrum_only": with_spectrum,
+        "features": len(records),
+        "spectrum_knn": with_spectrum,
+    }
+    assert (tmp_path / "maven_spectrum_only" / "predictions.csv").exists()
+    assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == ["fold-0.json", "fold-1.json"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished fold was trained again")
+
+    monkeypatch.setattr("maven.training.finetune.finetune", no_training)
+    again = crossval(
+        config, records, tmp_path, n_folds=2, methods=methods, progress=False, resume=True
+    )
+    for name, r in rows.items():
+        assert again["methods"][name]["mean_std"] == r["mean_std"], name
+    # a fold saved for other methods runs again
+    with pytest.raises(AssertionError, match="trained again"):
+        crossval(
+            config, records, tmp_path, n_folds=2, methods=["maven"], progress=False, resume=True
+        )

@@ -289,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cv.add_argument("--model", default=None, help="override the recipe's pre-trained model")
     cv.add_argument("--epochs", type=int, default=None, help="override epochs")
+    cv.add_argument(
+        "--resume",
+        action="store_true",
+        help="read the folds an earlier run into --out finished (folds/) instead of rerunning them",
+    )
     cv.set_defaults(func=cmd_crossval)
 
     nev = sub.add_parser(

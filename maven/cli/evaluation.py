@@ -58,6 +58,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         seed=args.seed,
         methods=args.methods.split(","),
         progress=not args.json,
+        resume=args.resume,
     )
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "methods"}, default=str))

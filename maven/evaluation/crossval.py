@@ -12,18 +12,26 @@ fold; nothing is tuned on a test fold. Methods:
   (at least 60 epochs on cached embeddings; never the recipe's light-curve features nor its
   redshift templates): how far simulations alone go;
 * ``features``: gradient-boosted trees on light-curve features
-  (:mod:`maven.evaluation.features`; photometry recipes only);
+  (:mod:`maven.evaluation.features`; photometry recipes, and the objects with a light curve
+  in a both-input classification recipe);
 * ``features_sim``: the same trees trained on the training folds plus the recipe's simulated
   supplement (``simulated``): whether a gain comes from the simulations or from maven;
 * ``spectrum_linear``, ``spectrum_knn``: logistic regression on the processor's spectrum grid
   (flux and continuum-divided flux) and a nearest-neighbour correlation classifier against
-  the training folds' spectra (spectrum classification);
+  the training folds' spectra (spectrum classification, and the objects with a spectrum in
+  a both-input one);
 * ``xcorr``: an SNID-style cross-correlation redshift against the training folds' spectra
   (spectrum redshift); see :mod:`maven.evaluation.spectral_baselines`.
 
+A both-input recipe also gets the rows ``<method>_photometry_only`` and
+``<method>_spectrum_only``: the same fine-tuned model given only the light curve (or only the
+spectrum) of each test object that has one, the other input hidden.
+
 Written to ``out_dir``: ``crossval.json`` (per fold and mean ± std per method),
-``crossval.md`` (one table), and per method a report on the pooled out-of-fold predictions
-(confusion matrix, reliability diagram, bias audit) under ``<method>/``.
+``crossval.md`` (one table), per method a report on the pooled out-of-fold predictions
+(confusion matrix, reliability diagram, bias audit, ``predictions.csv``) under
+``<method>/``, and each finished fold's predictions under ``folds/`` (``resume=True``
+reads them instead of training that fold again).
 """
 
 from __future__ import annotations
@@ -49,15 +57,26 @@ BASELINES = (
     "xcorr",
 )
 #: baselines that need no neural network, and the (task, modality) pairs they apply to
+#: (a both-input recipe gives them the test objects that have their input)
 SIMPLE_BASELINES = {
-    "features": {("classification", "photometry"), ("redshift", "photometry")},
-    "features_sim": {("classification", "photometry"), ("redshift", "photometry")},
-    "spectrum_linear": {("classification", "spectrum")},
-    "spectrum_knn": {("classification", "spectrum")},
+    "features": {
+        ("classification", "photometry"),
+        ("redshift", "photometry"),
+        ("classification", "both"),
+    },
+    "features_sim": {
+        ("classification", "photometry"),
+        ("redshift", "photometry"),
+        ("classification", "both"),
+    },
+    "spectrum_linear": {("classification", "spectrum"), ("classification", "both")},
+    "spectrum_knn": {("classification", "spectrum"), ("classification", "both")},
     "xcorr": {("redshift", "spectrum")},
 }
 #: the row of a redshift method's network alone, where templates refined its estimate
 NETWORK_ONLY = "{}_network"
+#: the rows of a both-input method given one input (the other hidden)
+SINGLE_INPUT = "{}_{}_only"
 HEADLINE = {
     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "ece", "ece_uncalibrated"),
     "redshift": (
@@ -150,9 +169,38 @@ def _spectral_predictions(method: str, config, train: list, test: list) -> tuple
     }
 
 
-def _run_fold(method: str, config, train: list, test: list, early_days, progress: bool):
-    """(pooled-ready predictions, early list, info) of one method on one fold."""
-    from maven.evaluation.evaluate import evaluable, model_early_scores
+def _single_input_rows(method: str, model, processor, test: list, positions: list) -> list:
+    """Rows of a both-input model given one input: each test object that has it, the other
+    input hidden (what a user with only a light curve, or only a spectrum, gets)."""
+    from maven.evaluation.evaluate import evaluable, restrict_modality
+    from maven.models.inference import predict
+
+    rows = []
+    for modality, has in (
+        ("photometry", lambda sn: sn.lightcurve is not None),
+        ("spectrum", lambda sn: bool(sn.spectra)),
+    ):
+        pos = [i for i in positions if has(test[i])]
+        copies = restrict_modality([test[i] for i in pos], modality)
+        kept = {id(sn) for sn in evaluable(model, processor, copies)[0]}
+        pos = [i for i, sn in zip(pos, copies, strict=True) if id(sn) in kept]
+        if pos:
+            records = [sn for sn in copies if id(sn) in kept]
+            pred = _without_embeddings(predict(model, processor, records))
+            rows.append((SINGLE_INPUT.format(method, modality), modality, pos, pred, [], {}))
+    return rows
+
+
+def _without_embeddings(pred: dict) -> dict:
+    return {k: v for k, v in pred.items() if k != "embeddings"}
+
+
+def _run_fold(method: str, config, train: list, test: list, early_days, progress: bool) -> list:
+    """The rows one method gives on one fold: ``(row name, input modality, positions of the
+    scored objects in test, predictions, early list, info)``; the method's own row first, then
+    its network-only row (redshift refined by templates) and, for a both-input recipe, its
+    single-input rows."""
+    from maven.evaluation.evaluate import evaluable, model_early_scores, restrict_modality
     from maven.models.inference import predict
     from maven.training.finetune import finetune
 
@@ -161,17 +209,74 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
             from maven.training.finetune import simulated_records
 
             train = train + simulated_records(config)
-        pred, early = _feature_predictions(config, train, test, early_days)
-        return test, pred, early, {}
+        train = [sn for sn in train if sn.lightcurve is not None]
+        positions = [i for i, sn in enumerate(test) if sn.lightcurve is not None]
+        scored = restrict_modality([test[i] for i in positions], "photometry")
+        pred, early = _feature_predictions(config, train, scored, early_days)
+        return [(method, _input(config, "photometry"), positions, pred, early, {})]
     if method in SIMPLE_BASELINES:
         records, pred = _spectral_predictions(method, config, train, test)
-        return records, pred, [], {}
+        return [(method, _input(config, "spectrum"), _positions(test, records), pred, [], {})]
     model, processor, summary = finetune(_method_config(config, method), train, progress=progress)
     records, dropped = evaluable(model, processor, test)
-    pred = predict(model, processor, records)
+    positions = _positions(test, records)
+    pred = _without_embeddings(predict(model, processor, records))
     early = model_early_scores(model, processor, records, early_days)
     info = {"best": summary["best"], "calibration": summary["calibration"], "dropped": dropped}
-    return records, pred, early, info
+    rows = [(method, "both", positions, pred, early, info)]
+    if "redshift_network" in pred:  # templates refined it: keep the network's own
+        alone = {
+            "redshift": pred["redshift_network"],
+            "redshift_sigma": pred["redshift_sigma_network"],
+        }
+        rows.append((NETWORK_ONLY.format(method), "both", positions, alone, [], {}))
+    if config.modality == "both":
+        rows += _single_input_rows(method, model, processor, test, positions)
+    return rows
+
+
+def _input(config, modality: str) -> str:
+    """The input a baseline row is scored on: its own one in a both-input recipe's table."""
+    return modality if config.modality == "both" else "both"
+
+
+def _positions(test: list, records: list) -> list[int]:
+    """Where each of ``records`` (a subset of ``test``, same objects) sits in ``test``."""
+    where = {id(sn): i for i, sn in enumerate(test)}
+    return [where[id(sn)] for sn in records]
+
+
+def _save_fold(path: Path, test: list, methods: Sequence[str], rows: list) -> None:
+    from maven.evaluation.report import jsonable
+    from maven.utils.atomic import write_text
+
+    saved = {
+        "test_ids": [sn.id for sn in test],
+        "methods": list(methods),
+        "rows": [
+            {"name": n, "modality": m, "positions": pos, "predictions": pred, "early": e, "info": i}
+            for n, m, pos, pred, e, i in rows
+        ],
+    }
+    write_text(path, json.dumps(jsonable(saved)) + "\n")
+
+
+def _load_fold(path: Path, test: list, methods: Sequence[str]) -> list | None:
+    """The rows saved for this fold, or ``None`` when the file is missing or was written for
+    other test objects or other methods."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if saved["test_ids"] != [sn.id for sn in test] or saved["methods"] != list(methods):
+        return None
+
+    def arrays(pred: dict) -> dict:
+        return {k: v if k == "labels" or v is None else np.asarray(v) for k, v in pred.items()}
+
+    return [
+        (r["name"], r["modality"], r["positions"], arrays(r["predictions"]), r["early"], r["info"])
+        for r in saved["rows"]
+    ]
 
 
 def _concat(preds: list[dict]) -> dict:
@@ -231,6 +336,7 @@ def crossval(
     methods: Sequence[str] = ("maven", *BASELINES),
     early_days: Sequence[float] | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run the protocol (module docstring) and write its outputs; returns the summary.
 
@@ -241,6 +347,9 @@ def crossval(
             they apply (:data:`SIMPLE_BASELINES`).
         early_days: days after first detection for early classification (default
             :data:`~maven.evaluation.evaluate.EARLY_DAYS`; ``()`` for none).
+        resume: read each fold finished by an earlier run into ``out_dir`` (its predictions
+            are saved as ``folds/fold-<k>.json``) instead of training it again; a fold saved
+            for other test objects or without one of ``methods`` runs again.
 
     Raises:
         ConfigError: an unknown method, or a baseline that needs a pre-trained model.
@@ -249,7 +358,12 @@ def crossval(
     from tqdm.auto import tqdm
 
     from maven.data.folds import assign_folds, fold_counts
-    from maven.evaluation.evaluate import EARLY_DAYS, score_predictions, write_evaluation
+    from maven.evaluation.evaluate import (
+        EARLY_DAYS,
+        restrict_modality,
+        score_predictions,
+        write_evaluation,
+    )
     from maven.evaluation.report import jsonable
     from maven.training.finetune import select_supernovae
 
@@ -281,34 +395,35 @@ def crossval(
         "fold_counts": fold_counts(strata, folds),
         "methods": {},
     }
-    pooled: dict[str, tuple[list, list]] = {m: ([], []) for m in methods}
-    per_fold: dict[str, list] = {m: [] for m in methods}
+    pooled: dict[str, tuple[list, list]] = {}
+    per_fold: dict[str, list] = {}
+    modality_of: dict[str, str] = {}
     for k in tqdm(range(n_folds), desc="folds", disable=not progress):
         train = [sn for sn, f in zip(records, folds, strict=True) if f != k]
         test = [sn for sn, f in zip(records, folds, strict=True) if f == k]
-        for method in methods:
-            recs, pred, early, info = _run_fold(method, config, train, test, early_days, progress)
+        fold_file = out / "folds" / f"fold-{k}.json"
+        rows = _load_fold(fold_file, test, methods) if resume else None
+        if rows is None:
+            rows = [
+                row
+                for method in methods
+                for row in _run_fold(method, config, train, test, early_days, progress)
+            ]
+            fold_file.parent.mkdir(exist_ok=True)
+            _save_fold(fold_file, test, methods, rows)
+        elif progress:
+            tqdm.write(f"fold {k}: finished before, read from {fold_file}")
+        for name, modality, positions, pred, early, info in rows:
+            recs = restrict_modality([test[i] for i in positions], modality)
             m, _ = score_predictions(recs, pred, config.task)
-            per_fold[method].append(
-                {"fold": k, "n_test": len(recs), "metrics": m, "early": early, **info}
-            )
-            pooled[method][0].extend(recs)
-            pooled[method][1].append(pred)
-            if "redshift_network" in pred:  # templates refined it: keep the network's own
-                net = NETWORK_ONLY.format(method)
-                alone = {
-                    "redshift": pred["redshift_network"],
-                    "redshift_sigma": pred["redshift_sigma_network"],
-                }
-                m_net, _ = score_predictions(recs, alone, config.task)
-                per_fold.setdefault(net, []).append(
-                    {"fold": k, "n_test": len(recs), "metrics": m_net}
-                )
-                pooled.setdefault(net, ([], []))[0].extend(recs)
-                pooled[net][1].append(alone)
+            entry = {"fold": k, "n_test": len(recs), "metrics": m, "early": early, **info}
+            per_fold.setdefault(name, []).append(entry)
+            pooled.setdefault(name, ([], []))[0].extend(recs)
+            pooled[name][1].append(pred)
+            modality_of[name] = modality
             if progress:
                 tqdm.write(
-                    f"fold {k} {method}: "
+                    f"fold {k} {name}: "
                     + ", ".join(
                         f"{key}={m[key]:.3f}"
                         for key in HEADLINE[config.task][:3]
@@ -318,8 +433,7 @@ def crossval(
         (out / "crossval.json").write_text(
             json.dumps(jsonable({**result, "per_fold_so_far": per_fold}), indent=2) + "\n"
         )
-    methods = [x for m in methods for x in (m, NETWORK_ONLY.format(m)) if x in pooled]
-    for method in methods:
+    for method in pooled:
         recs, preds = pooled[method]
         pred = _concat(preds)
         m, audit = score_predictions(recs, pred, config.task)
@@ -328,7 +442,7 @@ def crossval(
         task = config.task
         metrics = {
             "task": task,
-            "modality": config.modality,
+            "modality": config.modality if modality_of[method] == "both" else modality_of[method],
             "n": len(recs),
             "dropped": {},
             "metrics": {**m, "early": summary.get("early", [])},
