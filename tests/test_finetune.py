@@ -437,7 +437,9 @@ def test_crossval_of_a_both_input_recipe_scores_each_input_and_resumes(
     ]
     config = FinetuneConfig(model=str(pretrained), modality="both", epochs=1, batch_size=32)
     methods = ["maven", "features", "spectrum_knn"]
-    first = crossval(config, records, tmp_path, n_folds=2, methods=methods, progress=False)
+    first = crossval(
+        config, records, tmp_path, n_folds=2, methods=methods, early_days=(5,), progress=False
+    )
     rows = first["methods"]
     n_test = {name: sum(f["n_test"] for f in r["folds"]) for name, r in rows.items()}
     with_spectrum = sum(1 for sn in records if sn.spectra)
@@ -456,12 +458,21 @@ def test_crossval_of_a_both_input_recipe_scores_each_input_and_resumes(
 
     monkeypatch.setattr("maven.training.finetune.finetune", no_training)
     again = crossval(
-        config, records, tmp_path, n_folds=2, methods=methods, progress=False, resume=True
+        config,
+        records,
+        tmp_path,
+        n_folds=2,
+        methods=methods,
+        early_days=(5,),
+        progress=False,
+        resume=True,
     )
     for name, r in rows.items():
         assert again["methods"][name]["mean_std"] == r["mean_std"], name
-    # a fold saved for other methods runs again
-    with pytest.raises(AssertionError, match="trained again"):
-        crossval(
-            config, records, tmp_path, n_folds=2, methods=["maven"], progress=False, resume=True
-        )
+    assert rows["maven_photometry_only"]["mean_std"]["early"][0]["days"] == 5
+    # a fold saved for other methods, or for another recipe, runs again
+    for other, recipe in ((["maven"], config), (methods, dataclasses.replace(config, lr=0.1))):
+        with pytest.raises(AssertionError, match="trained again"):
+            crossval(
+                recipe, records, tmp_path, n_folds=2, methods=other, progress=False, resume=True
+            )

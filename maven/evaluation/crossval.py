@@ -169,10 +169,13 @@ def _spectral_predictions(method: str, config, train: list, test: list) -> tuple
     }
 
 
-def _single_input_rows(method: str, model, processor, test: list, positions: list) -> list:
+def _single_input_rows(
+    method: str, model, processor, test: list, positions: list, early_days
+) -> list:
     """Rows of a both-input model given one input: each test object that has it, the other
-    input hidden (what a user with only a light curve, or only a spectrum, gets)."""
-    from maven.evaluation.evaluate import evaluable, restrict_modality
+    input hidden (what a user with only a light curve, or only a spectrum, gets); the
+    light-curve row also scored early."""
+    from maven.evaluation.evaluate import evaluable, model_early_scores, restrict_modality
     from maven.models.inference import predict
 
     rows = []
@@ -187,7 +190,12 @@ def _single_input_rows(method: str, model, processor, test: list, positions: lis
         if pos:
             records = [sn for sn in copies if id(sn) in kept]
             pred = _without_embeddings(predict(model, processor, records))
-            rows.append((SINGLE_INPUT.format(method, modality), modality, pos, pred, [], {}))
+            early = (
+                model_early_scores(model, processor, records, early_days)
+                if modality == "photometry"
+                else []
+            )
+            rows.append((SINGLE_INPUT.format(method, modality), modality, pos, pred, early, {}))
     return rows
 
 
@@ -231,7 +239,7 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
         }
         rows.append((NETWORK_ONLY.format(method), "both", positions, alone, [], {}))
     if config.modality == "both":
-        rows += _single_input_rows(method, model, processor, test, positions)
+        rows += _single_input_rows(method, model, processor, test, positions, early_days)
     return rows
 
 
@@ -246,11 +254,13 @@ def _positions(test: list, records: list) -> list[int]:
     return [where[id(sn)] for sn in records]
 
 
-def _save_fold(path: Path, test: list, methods: Sequence[str], rows: list) -> None:
+def _save_fold(path: Path, config, early_days, test: list, methods: Sequence[str], rows: list):
     from maven.evaluation.report import jsonable
     from maven.utils.atomic import write_text
 
     saved = {
+        "config": config.to_dict(),
+        "early_days": list(early_days),
         "test_ids": [sn.id for sn in test],
         "methods": list(methods),
         "rows": [
@@ -261,13 +271,20 @@ def _save_fold(path: Path, test: list, methods: Sequence[str], rows: list) -> No
     write_text(path, json.dumps(jsonable(saved)) + "\n")
 
 
-def _load_fold(path: Path, test: list, methods: Sequence[str]) -> list | None:
+def _load_fold(path: Path, config, early_days, test: list, methods: Sequence[str]) -> list | None:
     """The rows saved for this fold, or ``None`` when the file is missing or was written for
-    other test objects or other methods."""
+    another recipe, other early-classification days, other test objects or other methods."""
+    from maven.evaluation.report import jsonable
+
     if not path.exists():
         return None
     saved = json.loads(path.read_text())
-    if saved["test_ids"] != [sn.id for sn in test] or saved["methods"] != list(methods):
+    if (
+        saved["config"] != json.loads(json.dumps(jsonable(config.to_dict())))
+        or saved["early_days"] != list(early_days)
+        or saved["test_ids"] != [sn.id for sn in test]
+        or saved["methods"] != list(methods)
+    ):
         return None
 
     def arrays(pred: dict) -> dict:
@@ -402,7 +419,7 @@ def crossval(
         train = [sn for sn, f in zip(records, folds, strict=True) if f != k]
         test = [sn for sn, f in zip(records, folds, strict=True) if f == k]
         fold_file = out / "folds" / f"fold-{k}.json"
-        rows = _load_fold(fold_file, test, methods) if resume else None
+        rows = _load_fold(fold_file, config, early_days, test, methods) if resume else None
         if rows is None:
             rows = [
                 row
@@ -410,7 +427,7 @@ def crossval(
                 for row in _run_fold(method, config, train, test, early_days, progress)
             ]
             fold_file.parent.mkdir(exist_ok=True)
-            _save_fold(fold_file, test, methods, rows)
+            _save_fold(fold_file, config, early_days, test, methods, rows)
         elif progress:
             tqdm.write(f"fold {k}: finished before, read from {fold_file}")
         for name, modality, positions, pred, early, info in rows:
