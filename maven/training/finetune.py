@@ -28,6 +28,7 @@ Both stages step through the accelerate loop of :mod:`maven.training.loop` (the 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 import warnings
@@ -83,6 +84,10 @@ class FinetuneConfig:
         class_cap: at most this many objects of a class per epoch (a new random subset each
             epoch: the majority class is under-sampled, not thrown away); ``None``: all.
         augment: processor augmentations while training (``mode="full"``).
+        hide_input_probability: ``modality="both"``, ``mode="full"``, with ``augment``: the
+            probability that a training object with a light curve and a spectrum is shown
+            with one of them only (either, equally likely) in a head-training step, so that
+            the model also learns to classify from one input (the label stays true).
         val_fraction: share of the training groups used to choose the epoch and calibrate.
         patience: stop after this many epochs without a better validation score.
         processor: processor options (over the pre-trained folder's own), e.g.
@@ -126,6 +131,7 @@ class FinetuneConfig:
     balance_power: float = 1.0
     class_cap: int | None = None
     augment: bool = True
+    hide_input_probability: float = 0.0
     val_fraction: float = 0.15
     patience: int = 5
     processor: dict = field(default_factory=dict)
@@ -158,6 +164,14 @@ class FinetuneConfig:
         check_number(_CONFIG, "val_fraction", self.val_fraction, above=0, below=0.5)
         check_number(_CONFIG, "warmup_fraction", self.warmup_fraction, minimum=0, below=1)
         check_number(_CONFIG, "head_dropout", self.head_dropout, minimum=0, below=1)
+        check_number(
+            _CONFIG, "hide_input_probability", self.hide_input_probability, minimum=0, maximum=1
+        )
+        if self.hide_input_probability and (self.modality != "both" or self.mode != "full"):
+            raise ConfigError(
+                "hide_input_probability needs modality: both and mode: full, got "
+                f"modality={self.modality!r}, mode={self.mode!r}"
+            )
         check_number(_CONFIG, "redshift_template_window", self.redshift_template_window, above=0)
         if self.redshift_templates and (self.task != "redshift" or self.modality == "photometry"):
             raise ConfigError(
@@ -457,6 +471,21 @@ def simulated_records(config: FinetuneConfig) -> list:
     return select_supernovae(out, config)[0]
 
 
+def hide_inputs(records: list, probability: float, rng: np.random.Generator) -> list:
+    """``records`` with, for each one that has a light curve and a spectrum, one of them
+    removed with ``probability`` (either, equally likely); the others unchanged."""
+    out = []
+    for sn in records:
+        if sn.lightcurve is not None and sn.spectra and rng.random() < probability:
+            sn = (
+                dataclasses.replace(sn, spectra=[])
+                if rng.random() < 0.5
+                else dataclasses.replace(sn, lightcurve=None)
+            )
+        out.append(sn)
+    return out
+
+
 def _with_input(model, batch: dict, y: torch.Tensor | None) -> tuple[dict, torch.Tensor | None]:
     """The rows of an augmented batch that still have the head's input (hiding a redshift
     can move a rest-frame spectrum off the grid); ``(batch, None)`` when none is left.
@@ -512,7 +541,10 @@ def _train_epochs(model, processor, train, val, config, accelerator, log) -> dic
             y = y_train[idx]
             if not frozen:
                 rng = np.random.default_rng([config.seed, 13, epoch, s]) if config.augment else None
-                batch, y = _with_input(model, processor([train[i] for i in idx], augment=rng), y)
+                records = [train[i] for i in idx]
+                if rng is not None and config.hide_input_probability:
+                    records = hide_inputs(records, config.hide_input_probability, rng)
+                batch, y = _with_input(model, processor(records, augment=rng), y)
                 if y is None:
                     continue
             with loop.accumulate():
