@@ -27,10 +27,12 @@ def data(tmp_path_factory):
 
 def test_simulations_join_training_only(data, tmp_path):
     sim, real = data
+    real = [dataclasses.replace(sn, redshift=0.01) for sn in real]  # simulations reach z > 0.1
     config = FinetuneConfig(
         preset="tiny", epochs=1, batch_size=32, simulated=str(sim), simulated_max=50, class_cap=20
     )
     _, _, summary = finetune(config, real, tmp_path / "m", progress=False)
+    assert summary["redshift_range"] == [0.0, 0.01]  # the OOD range is the observed one
     assert sum(summary["simulated_counts"].values()) == 50
     assert sum(summary["train_counts"].values()) == summary["n_train"] - 50
     assert summary["n_train"] + summary["n_val"] == len(real) + 50  # validation is real only

@@ -764,7 +764,7 @@ def finetune(
         "train_counts": dict(Counter(str(sn.type) for sn in train if not _is_simulated(sn))),
         "simulated_counts": dict(Counter(str(sn.type) for sn in train if _is_simulated(sn))),
         "val_counts": dict(Counter(str(sn.type) for sn in val)),
-        "redshift_range": redshift_range(train),
+        "redshift_range": redshift_range([sn for sn in train if not _is_simulated(sn)]),
         "dropped": dropped,
         "class_weights": weights,
         "best": best,
@@ -784,7 +784,8 @@ def finetune(
 
 def redshift_range(records: Sequence) -> list[float] | None:
     """``[0, the 99.5th percentile]`` of the records' known redshifts (``None`` without any):
-    the training range ``maven classify`` flags redshifts outside of."""
+    the training range ``maven classify`` flags redshifts outside of (fine-tuning gives it
+    the observed training records only, not a simulated supplement)."""
     z = [sn.redshift for sn in records if sn.redshift is not None]
     return [0.0, round(float(np.percentile(z, 99.5)), 4)] if z else None
 
