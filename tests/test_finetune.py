@@ -12,7 +12,7 @@ import torch
 
 from maven.cli import main
 from maven.errors import ConfigError, MavenError
-from maven.evaluation.crossval import crossval
+from maven.evaluation.crossval import crossval, paired_differences
 from maven.evaluation.evaluate import (
     evaluate,
     restrict_modality,
@@ -451,6 +451,19 @@ def test_crossval_of_a_both_input_recipe_scores_each_input_and_resumes(
         "spectrum_knn": with_spectrum,
     }
     assert (tmp_path / "maven_spectrum_only" / "predictions.csv").exists()
+    # each baseline is paired fold by fold with the maven row on its own input
+    pairs = {p["method"]: p for p in paired_differences(first)}
+    assert {m: p["against"] for m, p in pairs.items()} == {
+        "features": "maven_photometry_only",
+        "spectrum_knn": "maven_spectrum_only",
+    }
+    f1 = [
+        [f["metrics"]["macro_f1"] for f in rows[m]["folds"]]
+        for m in ("maven_spectrum_only", "spectrum_knn")
+    ]
+    assert pairs["spectrum_knn"]["mean"] == pytest.approx(np.mean(np.subtract(*f1)))
+    assert pairs["spectrum_knn"]["n_folds"] == 2
+    assert "maven_spectrum_only - spectrum_knn: macro_f1" in (tmp_path / "crossval.md").read_text()
     assert sorted(p.name for p in (tmp_path / "folds").iterdir()) == ["fold-0.json", "fold-1.json"]
 
     def no_training(*args, **kwargs):

@@ -45,7 +45,7 @@ import numpy as np
 
 from maven.errors import ConfigError, MavenError
 
-__all__ = ["BASELINES", "crossval", "summarise"]
+__all__ = ["BASELINES", "crossval", "paired_differences", "summarise"]
 
 BASELINES = (
     "scratch",
@@ -77,6 +77,14 @@ SIMPLE_BASELINES = {
 NETWORK_ONLY = "{}_network"
 #: the rows of a both-input method given one input (the other hidden)
 SINGLE_INPUT = "{}_{}_only"
+#: the input each simple baseline reads
+_BASELINE_INPUT = {
+    "features": "photometry",
+    "features_sim": "photometry",
+    "spectrum_linear": "spectrum",
+    "spectrum_knn": "spectrum",
+    "xcorr": "spectrum",
+}
 HEADLINE = {
     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "ece", "ece_uncalibrated"),
     "redshift": (
@@ -478,6 +486,42 @@ def crossval(
     return result
 
 
+def paired_differences(result: dict) -> list[dict[str, Any]]:
+    """Per baseline, the per-fold difference of the headline score (macro-F1; NMAD for
+    redshift) between the maven row on the same input and the baseline: mean, std and the
+    folds where maven is ahead. Folds are shared, so the difference is read fold by fold
+    rather than from two spreads. A both-input table compares a light-curve or spectral
+    baseline with ``maven_photometry_only`` / ``maven_spectrum_only``."""
+    task = result["task"]
+    key = "macro_f1" if task == "classification" else "nmad"
+    sign = 1.0 if task == "classification" else -1.0  # NMAD: lower is better
+    rows = result["methods"]
+    out = []
+    for name, r in rows.items():
+        if name.startswith("maven"):
+            continue
+        single = SINGLE_INPUT.format("maven", _BASELINE_INPUT.get(name, "both"))
+        ref = single if single in rows else "maven"
+        if ref not in rows:
+            continue
+        a = {f["fold"]: f["metrics"].get(key) for f in rows[ref]["folds"]}
+        b = {f["fold"]: f["metrics"].get(key) for f in r["folds"]}
+        d = [a[k] - b[k] for k in sorted(a) if a[k] is not None and b.get(k) is not None]
+        if d:
+            out.append(
+                {
+                    "method": name,
+                    "against": ref,
+                    "metric": key,
+                    "mean": float(np.mean(d)),
+                    "std": float(np.std(d)),
+                    "ahead": int(sum(sign * x > 0 for x in d)),
+                    "n_folds": len(d),
+                }
+            )
+    return out
+
+
 def crossval_markdown(result: dict) -> str:
     """One table: mean ± std over folds of each method's headline metrics."""
     task = result["task"]
@@ -518,4 +562,20 @@ def crossval_markdown(result: dict) -> str:
                 f"{e[0]['accuracy']['mean']:.3f} ± {e[0]['accuracy']['std']:.3f}" if e else "-"
             )
         lines.append("| " + " | ".join(row) + " |")
+    lines += paired_lines(result)
     return "\n".join(lines) + "\n"
+
+
+def paired_lines(result: dict) -> list[str]:
+    """:func:`paired_differences` as markdown lines (none without a baseline)."""
+    pairs = paired_differences(result)
+    if not pairs:
+        return []
+    digits = 3 if result["task"] == "classification" else 4
+    lines = ["", "Paired over the same folds (maven minus the baseline):", ""]
+    for p in pairs:
+        lines.append(
+            f"* {p['against']} - {p['method']}: {p['metric']} {p['mean']:+.{digits}f} ± "
+            f"{p['std']:.{digits}f}; maven better in {p['ahead']} of {p['n_folds']} folds"
+        )
+    return lines

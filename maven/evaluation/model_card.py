@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from maven.errors import FormatError, MavenError
-from maven.evaluation.crossval import HEADLINE
+from maven.evaluation.crossval import HEADLINE, paired_lines
 from maven.utils.atomic import write_text
 
 __all__ = ["TEMPLATE", "card_metadata", "write_model_card"]
@@ -142,7 +142,8 @@ def _crossval_section(cv: dict) -> list[str]:
             row.append(_ms(e5[0]["accuracy"]) if e5 else "-")
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    return lines
+    paired = paired_lines(cv)
+    return lines + (paired[1:] + [""] if paired else [])
 
 
 def _per_class(report: dict) -> list[str]:
