@@ -37,6 +37,12 @@ def test_simulations_join_training_only(data, tmp_path):
     assert sum(summary["train_counts"].values()) == summary["n_train"] - 50
     assert summary["n_train"] + summary["n_val"] == len(real) + 50  # validation is real only
     assert sum(summary["val_counts"].values()) == summary["n_val"]
+    from maven.evaluation.model_card import write_model_card
+
+    card = write_model_card(tmp_path / "m").read_text()  # observed and simulated apart
+    n_real = summary["n_train"] - 50
+    assert f"observed supernovae: {n_real} training" in card
+    assert "Plus 50 simulated objects in the training split only" in card
 
 
 def test_epochs_take_real_records_before_simulated_ones(data):

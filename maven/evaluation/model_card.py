@@ -367,10 +367,20 @@ def write_model_card(
             from maven.evaluation.probe import probe_markdown
 
             how += ["", *probe_markdown(pre["probe"]).strip().splitlines(), ""]
+    sims = ft.get("simulated_counts") or {}
+    n_sims = sum(sims.values())
+    supplement = (
+        f" Plus {n_sims} simulated objects in the training split only ("
+        + ", ".join(f"{k} {v}" for k, v in sims.items())
+        + f"; `{Path(str(cfg_ft.get('simulated'))).name}`)."
+        if n_sims
+        else ""
+    )
     how += [
-        f"* **Fine-tuning** on observed supernovae: {ft['n_train']} training and {ft['n_val']} "
-        f"validation objects (validation chooses the epoch and the calibration only). Training "
-        f"classes: {', '.join(f'{k} {v}' for k, v in ft['train_counts'].items())}. Dropped: "
+        f"* **Fine-tuning** on observed supernovae: {ft['n_train'] - n_sims} training and "
+        f"{ft['n_val']} validation objects (validation chooses the epoch and the calibration "
+        f"only). Training classes: {', '.join(f'{k} {v}' for k, v in ft['train_counts'].items())}."
+        f"{supplement} Dropped: "
         f"{', '.join(f'{k}: {v}' for k, v in ft['dropped'].items()) or 'none'}.",
         f"* Recipe: mode `{cfg_ft['mode']}`, {cfg_ft['epochs']} epochs at most (best: epoch "
         f"{ft['best']['epoch']}), contrastive steps {cfg_ft['contrastive_steps']}, class cap "
