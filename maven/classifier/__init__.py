@@ -31,7 +31,8 @@ model can use have null probabilities and ``ood`` true.
    no spectrum input without a redshift);
 3. a redshift (the input's, else the predicted one) outside the training range: the model
    folder's ``finetune_summary.json`` ``"redshift_range"`` when recorded (``maven finetune``
-   records 0 to the 99.5th percentile of its observed training objects' redshifts), else
+   records 0 to the 99.5th percentile of its training split's redshifts, without a
+   simulated supplement), else
    :data:`REDSHIFT_RANGE`;
 4. a novelty percentile above :data:`NOVELTY_PERCENTILE` (further from its nearest reference
    objects than 99 % of the reference objects are from theirs).

@@ -742,6 +742,7 @@ def finetune(
     if len(records) < 10:
         raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
     train, val = _split(records, config)
+    z_range = redshift_range(train)  # of the given records, not of a simulated supplement
     if simulated:
         ok = usable(model, processor, simulated)
         train = train + [sn for sn, good in zip(simulated, ok, strict=True) if good]
@@ -764,7 +765,7 @@ def finetune(
         "train_counts": dict(Counter(str(sn.type) for sn in train if not _is_simulated(sn))),
         "simulated_counts": dict(Counter(str(sn.type) for sn in train if _is_simulated(sn))),
         "val_counts": dict(Counter(str(sn.type) for sn in val)),
-        "redshift_range": redshift_range([sn for sn in train if not _is_simulated(sn)]),
+        "redshift_range": z_range,
         "dropped": dropped,
         "class_weights": weights,
         "best": best,
@@ -785,7 +786,7 @@ def finetune(
 def redshift_range(records: Sequence) -> list[float] | None:
     """``[0, the 99.5th percentile]`` of the records' known redshifts (``None`` without any):
     the training range ``maven classify`` flags redshifts outside of (fine-tuning gives it
-    the observed training records only, not a simulated supplement)."""
+    the training split of the given records, not the ``simulated`` supplement)."""
     z = [sn.redshift for sn in records if sn.redshift is not None]
     return [0.0, round(float(np.percentile(z, 99.5)), 4)] if z else None
 
