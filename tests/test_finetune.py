@@ -212,6 +212,10 @@ def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, classifi
     maven_f1 = result["methods"]["maven"]["mean_std"]["macro_f1"]
     assert f"| maven | {maven_f1['mean']:.3f} ± {maven_f1['std']:.3f}" in card
     assert card.startswith("---\nlibrary_name: transformers") and "| SLSN-I |" in card
+    # records given to finetune count as its training objects, simulated or not
+    n_train = classifier[3]["n_train"]
+    assert sum(classifier[3]["train_counts"].values()) == n_train
+    assert f"observed supernovae: {n_train} training" in card and "Plus" not in card
 
 
 def test_cli_finetune_then_evaluate(sims, tmp_path):

@@ -741,11 +741,10 @@ def finetune(
         records = [sn for sn, good in zip(records, ok, strict=True) if good]
     if len(records) < 10:
         raise MavenError(f"only {len(records)} usable records for fine-tuning: {dropped}")
-    train, val = _split(records, config)
-    z_range = redshift_range(train)  # of the given records, not of a simulated supplement
-    if simulated:
-        ok = usable(model, processor, simulated)
-        train = train + [sn for sn, good in zip(simulated, ok, strict=True) if good]
+    given, val = _split(records, config)
+    ok = usable(model, processor, simulated) if simulated else []
+    supplement = [sn for sn, good in zip(simulated, ok, strict=True) if good]
+    train = given + supplement
     if config.lightcurve_features:
         model.set_feature_scaling(*_feature_scaling(processor, train))
     if config.contrastive_steps:
@@ -762,10 +761,10 @@ def finetune(
         "config": config.to_dict(),
         "n_train": len(train),
         "n_val": len(val),
-        "train_counts": dict(Counter(str(sn.type) for sn in train if not _is_simulated(sn))),
-        "simulated_counts": dict(Counter(str(sn.type) for sn in train if _is_simulated(sn))),
+        "train_counts": dict(Counter(str(sn.type) for sn in given)),
+        "simulated_counts": dict(Counter(str(sn.type) for sn in supplement)),
         "val_counts": dict(Counter(str(sn.type) for sn in val)),
-        "redshift_range": z_range,
+        "redshift_range": redshift_range(given),
         "dropped": dropped,
         "class_weights": weights,
         "best": best,
