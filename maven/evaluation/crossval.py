@@ -184,20 +184,16 @@ def _single_input_rows(
     """Rows of a both-input model given one input: each test object that has it, the other
     input hidden (what a user with only a light curve, or only a spectrum, gets); the
     light-curve row also scored early."""
-    from maven.evaluation.evaluate import evaluable, model_early_scores, restrict_modality
+    from maven.evaluation.evaluate import evaluable, model_early_scores
     from maven.models.inference import predict
 
     rows = []
-    for modality, has in (
-        ("photometry", lambda sn: sn.lightcurve is not None),
-        ("spectrum", lambda sn: bool(sn.spectra)),
-    ):
-        pos = [i for i in positions if has(test[i])]
-        copies = restrict_modality([test[i] for i in pos], modality)
-        kept = {id(sn) for sn in evaluable(model, processor, copies)[0]}
+    for modality in ("photometry", "spectrum"):
+        pos, copies = _given_only(test, positions, modality)
+        records = evaluable(model, processor, copies)[0]
+        kept = {id(sn) for sn in records}
         pos = [i for i, sn in zip(pos, copies, strict=True) if id(sn) in kept]
         if pos:
-            records = [sn for sn in copies if id(sn) in kept]
             pred = _without_embeddings(predict(model, processor, records))
             early = (
                 model_early_scores(model, processor, records, early_days)
@@ -206,6 +202,19 @@ def _single_input_rows(
             )
             rows.append((SINGLE_INPUT.format(method, modality), modality, pos, pred, early, {}))
     return rows
+
+
+def _given_only(test: list, positions: list, modality: str) -> tuple[list[int], list]:
+    """(the positions among ``positions`` of the test objects that have ``modality``, copies
+    of them with the other input removed: :func:`~maven.evaluation.evaluate.restrict_modality`)."""
+    from maven.evaluation.evaluate import restrict_modality
+
+    has = {
+        "photometry": lambda sn: sn.lightcurve is not None,
+        "spectrum": lambda sn: bool(sn.spectra),
+    }
+    pos = [i for i in positions if has[modality](test[i])]
+    return pos, restrict_modality([test[i] for i in pos], modality)
 
 
 def _without_embeddings(pred: dict) -> dict:
@@ -217,7 +226,7 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
     scored objects in test, predictions, early list, info)``; the method's own row first, then
     its network-only row (redshift refined by templates) and, for a both-input recipe, its
     single-input rows."""
-    from maven.evaluation.evaluate import evaluable, model_early_scores, restrict_modality
+    from maven.evaluation.evaluate import evaluable, model_early_scores
     from maven.models.inference import predict
     from maven.training.finetune import finetune
 
@@ -227,8 +236,7 @@ def _run_fold(method: str, config, train: list, test: list, early_days, progress
 
             train = train + simulated_records(config)
         train = [sn for sn in train if sn.lightcurve is not None]
-        positions = [i for i, sn in enumerate(test) if sn.lightcurve is not None]
-        scored = restrict_modality([test[i] for i in positions], "photometry")
+        positions, scored = _given_only(test, range(len(test)), "photometry")
         pred, early = _feature_predictions(config, train, scored, early_days)
         return [(method, _input(config, "photometry"), positions, pred, early, {})]
     if method in SIMPLE_BASELINES:
