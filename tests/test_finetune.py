@@ -539,3 +539,40 @@ def test_a_both_input_recipe_that_hides_inputs_trains(sims, tmp_path):
     light_curve_only = [dataclasses.replace(sn, spectra=[]) for sn in sims[:10]]
     out = predict(model, processor, light_curve_only)
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [({"fusion": "max", "modality": "both"}, "fusion"), ({"fusion": "per_input"}, "modality")],
+)
+def test_a_fusion_is_refused_where_it_cannot_apply(settings, match):
+    with pytest.raises(ConfigError, match=match):
+        FinetuneConfig(**settings)
+
+
+@pytest.mark.parametrize("mode", ["full", "linear"])
+def test_a_per_input_head_trains_on_each_input_set(pretrained, sims, tmp_path, monkeypatch, mode):
+    from maven.models.modeling_heads import MavenHeadModel
+
+    seen = []
+    views = MavenHeadModel.input_views
+
+    def spy(self, features):
+        out = views(self, features)
+        seen.append((len(features), len(out[1])))
+        return out
+
+    monkeypatch.setattr(MavenHeadModel, "input_views", spy)
+    config = FinetuneConfig(
+        model=str(pretrained), modality="both", mode=mode, fusion="per_input", epochs=1
+    )
+    model, processor, summary = finetune(config, sims, tmp_path, progress=False)
+    assert summary["config"]["fusion"] == "per_input"
+    both = sum(sn.lightcurve is not None and bool(sn.spectra) for sn in sims)
+    assert both > 50 and seen and all(n < m <= 3 * n for n, m in seen)  # views were trained
+    again, _ = from_pretrained(tmp_path)
+    assert again.config.head_fusion == "per_input"
+    light_curve_only = [dataclasses.replace(sn, spectra=[]) for sn in sims[:10]]
+    out = predict(again, processor, light_curve_only)
+    assert out["embeddings"].shape[1] == 4 * again.config.projection_dim
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)

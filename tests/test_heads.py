@@ -146,7 +146,67 @@ def test_mean_fusion_uses_present_modalities(batch):
     torch.testing.assert_close(emb[5], photo(**batch).embeddings[5])
 
 
-@pytest.mark.parametrize("fusion", ["concat", "mean"])
+def _hidden(batch, missing: str, rows) -> dict:
+    """``batch`` with ``missing`` declared absent in ``rows``."""
+    out = dict(batch)
+    flag = out[f"has_{missing}"].clone()
+    flag[rows] = False
+    out[f"has_{missing}"] = flag
+    return out
+
+
+def test_per_input_fusion_is_one_head_per_input_set(batch):
+    torch.manual_seed(0)
+    model = MavenForSupernovaClassification(tiny(), head_modality="both", head_fusion="per_input")
+    model.eval()
+    d = model.config.projection_dim
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.embeddings.shape == (6, 4 * d) and model.feature_dim == 4 * d
+    filled = out.embeddings.view(6, 4, d).abs().sum(-1) > 0
+    # objects 0-4 have both inputs (both-input slots); object 5 a light curve only
+    assert filled[:5].tolist() == [[True, True, False, False]] * 5
+    assert filled[5].tolist() == [False, False, True, False]
+    views, rows = model.input_views(out.embeddings)
+    assert rows.tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    # the training views are what prediction sees with the other input hidden
+    with torch.no_grad():
+        lc_only = model(**_hidden(batch, "spectrum", slice(None))).embeddings
+        spec_only = model(**_hidden(batch, "photometry", slice(0, 5))).embeddings
+    torch.testing.assert_close(views[6:11], lc_only[:5])
+    torch.testing.assert_close(views[11:], spec_only[:5])
+    # and the loss scores every view
+    expected = torch.nn.functional.cross_entropy(model.classifier(views), LABELS[rows])
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch, labels=LABELS).loss, expected)
+
+
+def test_per_input_loss_trains_each_inputs_head(batch):
+    torch.manual_seed(0)
+    model = MavenForSupernovaClassification(tiny(), head_modality="both", head_fusion="per_input")
+    model(**batch, labels=LABELS).loss.backward()
+    d = model.config.projection_dim
+    grad = model.classifier[-1].weight.grad.view(5, 4, d).abs().sum(dim=(0, 2))
+    assert bool((grad > 0).all())  # all four slots learn from a batch with both inputs
+    concat = MavenForSupernovaClassification(tiny(), head_modality="both")
+    views, rows = concat.input_views(torch.ones(6, 2 * d))
+    assert views.shape == (6, 2 * d) and rows.tolist() == list(range(6))  # other fusions: as is
+
+
+def test_per_input_redshift_loss_scores_every_view(batch):
+    torch.manual_seed(0)
+    model = MavenForRedshift(tiny(), head_modality="both", head_fusion="per_input")
+    z = torch.linspace(0.02, 0.12, 6)
+    out = model(**batch, redshift_labels=z)
+    views, rows = model.input_views(out.embeddings)
+    mu, log_sigma, _, _ = model.gaussian(views)
+    torch.testing.assert_close(out.loss, model._loss(mu, log_sigma, z[rows], None))
+    mask = torch.tensor([True, False, True, True, True, True])
+    masked = model(**batch, redshift_labels=z, redshift_labels_mask=mask).loss
+    torch.testing.assert_close(masked, model._loss(mu, log_sigma, z[rows], mask[rows]))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "mean", "per_input"])
 @pytest.mark.parametrize("missing", ["spectrum", "photometry"])
 def test_both_head_skips_a_tower_no_row_needs(batch, fusion, missing):
     torch.manual_seed(0)

@@ -204,3 +204,21 @@ def test_classify_runs_the_export_in_onnxruntime(classifier, records, tmp_path):
     MavenProcessor(spectrum_bins=128).save_pretrained(other)
     with pytest.raises(ConfigError, match="not an ONNX export of this model .*head_modality"):
         maven.classify(records, model=other, onnx=root / "onnx", reference=None, progress=False)
+
+
+def test_per_input_head_exports(records, tmp_path):
+    """A per-input head (one head per input set) matches torch given both, one or the other."""
+    torch.manual_seed(3)
+    model = MavenForSupernovaClassification(
+        MavenConfig.from_preset("tiny"), head_modality="both", head_fusion="per_input"
+    )
+    model.save_pretrained(tmp_path / "model")
+    MavenProcessor(spectrum_bins=128).save_pretrained(tmp_path / "model")
+    export_onnx(tmp_path / "model", tmp_path / "onnx", supernovae=records[:6])
+    model, _ = maven.from_pretrained(tmp_path / "model")
+    runner = OnnxModel(tmp_path / "onnx", threads=1)
+    light_curves = [sn.__class__(sn.id, lightcurve=sn.lightcurve) for sn in records[6:9]]
+    spectra = [sn.__class__(sn.id, spectra=sn.spectra) for sn in records[9:] if sn.spectra]
+    for sne in (records[6:], light_curves + spectra):
+        diffs = _parity(model, runner, sne)
+        assert max(diffs.values()) <= TOL, diffs

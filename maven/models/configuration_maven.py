@@ -35,6 +35,9 @@ __all__ = [
 #: exceed it, the forward pass and the trainer clamp at it (CLIP's temperature floor 1/100)
 MAX_LOGIT_SCALE = math.log(100.0)
 
+#: how a ``"both"`` head combines the towers (:mod:`maven.models.modeling_heads`)
+HEAD_FUSIONS = ("concat", "mean", "per_input")
+
 #: the settings of a task head (:mod:`maven.models.modeling_heads` says what each means) and
 #: their defaults: :class:`MavenConfig` fields, checked with the others. A config holds those
 #: it was given (a towers-only config none); a head's copy of it holds every one.
@@ -139,8 +142,11 @@ def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             f"head_modality must be 'photometry', 'spectrum' or 'both', got {s['head_modality']!r}"
         )
-    if s["head_fusion"] not in ("concat", "mean"):
-        raise ConfigError(f"head_fusion must be 'concat' or 'mean', got {s['head_fusion']!r}")
+    if s["head_fusion"] not in HEAD_FUSIONS:
+        raise ConfigError(
+            f"head_fusion must be one of {', '.join(map(repr, HEAD_FUSIONS))}, "
+            f"got {s['head_fusion']!r}"
+        )
     for key in ("head_hidden_size", "head_extra_features", "redshift_templates"):
         v = s[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -22,8 +22,12 @@ head_modality="both", freeze_encoder=True)``:
 =====================  =====================================================================
 head_modality          ``"photometry"`` (default), ``"spectrum"`` or ``"both"``.
 head_fusion            for ``"both"``: ``"concat"`` (default; features = [phot, spec], a
-                       missing spectrum is a zero vector) or ``"mean"`` (average of the
-                       embeddings present in each row).
+                       missing spectrum is a zero vector), ``"mean"`` (average of the
+                       embeddings present in each row) or ``"per_input"`` (features =
+                       [phot, spec | phot only | spec only]: each row fills the slots of the
+                       inputs it has, so a linear head is one head per input set; the loss
+                       of a row with both inputs also scores it given each input alone,
+                       :meth:`MavenHeadModel.input_views`).
 head_hidden_size       0 (default): a linear probe; > 0: an MLP with one hidden layer.
 head_dropout           dropout before the output layer(s) (default 0).
 freeze_encoder         True: the towers are frozen (no grad, kept in eval mode), only the
@@ -210,8 +214,9 @@ class MavenHeadModel(MavenPreTrainedModel):
         super().__init__(config.with_head_settings(**head_settings))  # a copy: not the caller's
         self.maven = MavenModel(self.config)
         dim = self.config.projection_dim
-        both_concat = self.config.head_modality == "both" and self.config.head_fusion == "concat"
-        self.feature_dim = (2 * dim if both_concat else dim) + 2 * self.config.head_extra_features
+        slots = {"concat": 2, "mean": 1, "per_input": 4}[self.config.head_fusion]
+        towers = slots * dim if self.config.head_modality == "both" else dim
+        self.feature_dim = towers + 2 * self.config.head_extra_features
 
     # -------------------------------------------------------------- freezing
 
@@ -410,8 +415,45 @@ class MavenHeadModel(MavenPreTrainedModel):
         es = torch.where(ms.unsqueeze(-1), es, torch.zeros_like(es))
         if self.config.head_fusion == "concat":
             return torch.cat([ep, es], dim=-1)
+        if self.config.head_fusion == "per_input":
+            both = (mp & ms).unsqueeze(-1)
+            zero = torch.zeros_like(ep)
+            return torch.cat(
+                [
+                    torch.where(both, ep, zero),
+                    torch.where(both, es, zero),
+                    torch.where(both, zero, ep),
+                    torch.where(both, zero, es),
+                ],
+                dim=-1,
+            )
         n = (mp.to(ep.dtype) + ms.to(ep.dtype)).clamp(min=1.0).unsqueeze(-1)
         return (ep + es) / n
+
+
+    def input_views(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(views, rows)``: the head's input ``features`` (B, feature_dim) of every row
+        and, with ``head_fusion="per_input"``, those of each row with both inputs given
+        one input alone (its light curve, with the light-curve features; its spectrum),
+        appended; ``rows`` (B') gives each view's row. Other fusions: ``features`` and
+        ``arange(B)``. A slot is filled where its norm is not 0 (the embeddings are unit
+        vectors times ``sqrt(projection_dim)``)."""
+        b = features.shape[0]
+        rows = torch.arange(b, device=features.device)
+        cfg = self.config
+        if cfg.head_modality != "both" or cfg.head_fusion != "per_input":
+            return features, rows
+        d = cfg.projection_dim
+        both_p, both_s = features[:, :d], features[:, d : 2 * d]
+        extra = features[:, 4 * d :]
+        both = (both_p.abs().sum(-1) > 0) & (both_s.abs().sum(-1) > 0)
+        if not bool(both.any()):
+            return features, rows
+        pick = rows[both]
+        zero = torch.zeros_like(both_p[pick])
+        photometry = torch.cat([zero, zero, both_p[pick], zero, extra[pick]], dim=-1)
+        spectrum = torch.cat([zero, zero, zero, both_s[pick], torch.zeros_like(extra[pick])], -1)
+        return torch.cat([features, photometry, spectrum]), torch.cat([rows, pick, pick])
 
 
 # ---------------------------------------------------------------------- classification
@@ -519,7 +561,11 @@ class MavenForSupernovaClassification(MavenHeadModel):
         logits = self.classifier(feats)
         loss = None
         if labels is not None:
-            loss = self._loss(logits, labels)
+            loss = self._loss(logits, labels)  # checks the labels
+            views, rows = self.input_views(feats)
+            if len(rows) > len(feats):  # per_input: every input set of each object
+                labels = torch.as_tensor(labels).to(rows.device)[rows]
+                loss = self._loss(self.classifier(views), labels)
         out = MavenClassificationOutput(loss=loss, logits=logits, embeddings=feats)
         return out if return_dict else out.to_tuple()
 
@@ -700,6 +746,13 @@ class MavenForRedshift(MavenHeadModel):
         loss = None
         if redshift_labels is not None:
             loss = self._loss(mu, log_sigma, redshift_labels, redshift_labels_mask)
+            views, rows = self.input_views(feats)
+            if len(rows) > len(feats):  # per_input: every input set of each object
+                mu_v, log_sigma_v, _, _ = self.gaussian(views)
+                z = torch.as_tensor(redshift_labels).to(rows.device)[rows]
+                mask = redshift_labels_mask
+                mask = None if mask is None else torch.as_tensor(mask).to(rows.device)[rows]
+                loss = self._loss(mu_v, log_sigma_v, z, mask)
         out = MavenRedshiftOutput(
             loss=loss,
             redshift_mean=z_mean,

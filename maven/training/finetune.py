@@ -84,6 +84,10 @@ class FinetuneConfig:
         class_cap: at most this many objects of a class per epoch (a new random subset each
             epoch: the majority class is under-sampled, not thrown away); ``None``: all.
         augment: processor augmentations while training (``mode="full"``).
+        fusion: ``modality="both"``: how the head combines the towers, the head setting
+            ``head_fusion`` (:mod:`maven.models.modeling_heads`): ``"concat"``, ``"mean"``
+            or ``"per_input"`` (one head per input set, each object with both inputs also
+            trained given each input alone).
         hide_input_probability: ``modality="both"``, ``mode="full"``, with ``augment``: the
             probability that a training object with a light curve and a spectrum is shown
             with one of them only (either, equally likely) in a head-training step, so that
@@ -131,6 +135,7 @@ class FinetuneConfig:
     balance_power: float = 1.0
     class_cap: int | None = None
     augment: bool = True
+    fusion: str = "concat"
     hide_input_probability: float = 0.0
     val_fraction: float = 0.15
     patience: int = 5
@@ -167,6 +172,12 @@ class FinetuneConfig:
         check_number(
             _CONFIG, "hide_input_probability", self.hide_input_probability, minimum=0, maximum=1
         )
+        from maven.models.configuration_maven import HEAD_FUSIONS
+
+        if self.fusion not in HEAD_FUSIONS:
+            fail(_CONFIG, "fusion", f"one of {', '.join(HEAD_FUSIONS)}", self.fusion)
+        if self.fusion != "concat" and self.modality != "both":
+            raise ConfigError(f"fusion: {self.fusion} needs modality: both")
         if self.hide_input_probability and (self.modality != "both" or self.mode != "full"):
             raise ConfigError(
                 "hide_input_probability needs modality: both and mode: full, got "
@@ -271,6 +282,7 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
 
     settings: dict[str, Any] = {
         "head_modality": config.modality,
+        "head_fusion": config.fusion,
         "head_hidden_size": config.head_hidden_size or (128 if config.mode == "mlp" else 0),
         "head_dropout": config.head_dropout,
         "freeze_encoder": config.mode != "full",
@@ -549,11 +561,13 @@ def _train_epochs(model, processor, train, val, config, accelerator, log) -> dic
                     continue
             with loop.accumulate():
                 if frozen:
-                    feats = x_train[idx]
+                    feats, rows = model.input_views(x_train[idx])
                     out = _head_output(model, trained(feats), feats)
+                    loss = _loss(model, out, y[rows.cpu()].to(device), task)
                 else:
-                    out = trained(**{k: v.to(device) for k, v in batch.items()})
-                loss = _loss(model, out, y.to(device), task)
+                    key = "labels" if task == "classification" else "redshift_labels"
+                    inputs = {k: v.to(device) for k, v in batch.items()}
+                    loss = trained(**inputs, **{key: y.to(device)}).loss
                 loop.update(loss)
             losses.append(loss.item())
         score, metrics = _validation_score(model, processor, val, y_val, task, device, x_val)
