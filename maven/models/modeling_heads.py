@@ -430,7 +430,6 @@ class MavenHeadModel(MavenPreTrainedModel):
         n = (mp.to(ep.dtype) + ms.to(ep.dtype)).clamp(min=1.0).unsqueeze(-1)
         return (ep + es) / n
 
-
     def input_views(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(views, rows)``: the head's input ``features`` (B, feature_dim) of every row
         and, with ``head_fusion="per_input"``, those of each row with both inputs given
