@@ -18,15 +18,23 @@ process: on a busy shared machine the second still measures the code (with more 
 thread, run with ``OMP_WAIT_POLICY=PASSIVE``, or threads waiting for a descheduled sibling
 spin and inflate the CPU time; an idle machine is faster with the default).
 
-Measured 2026-12-03 on this project's 2-core machine while it ran training (load 7-11), the
-retrained ``weights/maven-base`` (``OMP_WAIT_POLICY=PASSIVE python
-benchmarks/bench_classify.py --threads 2 --stage-n 512``, 5000 objects per input), end to
-end in objects/s wall (per CPU-second): ZTF alerts (13 points) 158 (1036), Rubin alerts (13
-points) 169 (1064), Rubin forced photometry (75 points) 61 (381). The towers are 95 % of the
-CPU time (heads stage 993 / 1304 / 369 per CPU-s; reading, tokens, novelty and neighbours
-4400-200000); so on an idle machine's two cores light-curve-only alert-like inputs should run
-at about 1000 per core, above the 1000 objects/s target with two, and forced photometry's
-six times longer light curves at about 400 per core, below it.
+Measured on this project's 2-core machine with ``weights/maven-base`` (``MAVEN_TEMPLATE_DIR=...
+python benchmarks/bench_classify.py --threads 2 --stage-n 512``, 5000 objects per input), end
+to end in objects/s wall (per CPU-second):
+
+=========================================  ============  ============  ==========
+input                                      idle machine  busy machine  target
+=========================================  ============  ============  ==========
+ZTF alerts (13 points)                     1597 (1057)   158 (1036)    >= 1000
+Rubin alerts, detections (12-13 points)    1749 (1149)   169 (1064)    >= 1000
+Rubin forced photometry (72-75 points)     654 (403)     61 (381)      --
+=========================================  ============  ============  ==========
+
+(idle: nothing else running, 53 s in all; busy: 2026-12-03 beside training,
+load 7-11.) The towers are 95 % of the CPU time (heads stage 993 / 1304 / 369 per CPU-s;
+reading, tokens, novelty and neighbours 4400-200000), so throughput follows light-curve
+length: alert-like inputs pass the 1000 objects/s target on two cores, forced photometry's
+six times longer light curves do not.
 """
 
 from __future__ import annotations
