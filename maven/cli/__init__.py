@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument(
         "--resume",
         action="store_true",
-        help="read the folds an earlier run into --out finished (folds/) instead of rerunning them",
+        help="read each method's folds that an earlier run into --out finished (folds/) "
+        "instead of running them again",
     )
     cv.set_defaults(func=cmd_crossval)
 

@@ -30,8 +30,9 @@ spectrum) of each test object that has one, the other input hidden.
 Written to ``out_dir``: ``crossval.json`` (per fold and mean ± std per method),
 ``crossval.md`` (one table), per method a report on the pooled out-of-fold predictions
 (confusion matrix, reliability diagram, bias audit, ``predictions.csv``) under
-``<method>/``, and each finished fold's predictions under ``folds/`` (``resume=True``
-reads them instead of training that fold again).
+``<method>/``, and each method's predictions of each finished fold under ``folds/``
+(``resume=True`` reads them instead of running that method on that fold again, so methods
+can run apart into one folder and a last run with all of them writes one table).
 """
 
 from __future__ import annotations
@@ -271,7 +272,7 @@ def _positions(test: list, records: list) -> list[int]:
     return [where[id(sn)] for sn in records]
 
 
-def _save_fold(path: Path, config, early_days, test: list, methods: Sequence[str], rows: list):
+def _save_fold(path: Path, config, early_days, test: list, method: str, rows: list):
     from maven.evaluation.report import jsonable
     from maven.utils.atomic import write_text
 
@@ -279,7 +280,7 @@ def _save_fold(path: Path, config, early_days, test: list, methods: Sequence[str
         "config": config.to_dict(),
         "early_days": list(early_days),
         "test_ids": [sn.id for sn in test],
-        "methods": list(methods),
+        "method": method,
         "rows": [
             {"name": n, "modality": m, "positions": pos, "predictions": pred, "early": e, "info": i}
             for n, m, pos, pred, e, i in rows
@@ -288,9 +289,9 @@ def _save_fold(path: Path, config, early_days, test: list, methods: Sequence[str
     write_text(path, json.dumps(jsonable(saved)) + "\n")
 
 
-def _load_fold(path: Path, config, early_days, test: list, methods: Sequence[str]) -> list | None:
-    """The rows saved for this fold, or ``None`` when the file is missing or was written for
-    another recipe, other early-classification days, other test objects or other methods."""
+def _load_fold(path: Path, config, early_days, test: list, method: str) -> list | None:
+    """The rows a method saved for this fold, or ``None`` when the file is missing or was
+    written for another recipe, other early-classification days or other test objects."""
     from maven.evaluation.report import jsonable
 
     if not path.exists():
@@ -300,7 +301,7 @@ def _load_fold(path: Path, config, early_days, test: list, methods: Sequence[str
         saved["config"] != json.loads(json.dumps(jsonable(config.to_dict())))
         or saved["early_days"] != list(early_days)
         or saved["test_ids"] != [sn.id for sn in test]
-        or saved["methods"] != list(methods)
+        or saved.get("method") != method
     ):
         return None
 
@@ -382,8 +383,8 @@ def crossval(
         early_days: days after first detection for early classification (default
             :data:`~maven.evaluation.evaluate.EARLY_DAYS`; ``()`` for none).
         resume: read each fold finished by an earlier run into ``out_dir`` (its predictions
-            are saved as ``folds/fold-<k>.json``) instead of training it again; a fold saved
-            for other test objects or without one of ``methods`` runs again.
+            are saved per method as ``folds/fold-<k>-<method>.json``) instead of training
+            it again; one saved for another recipe or other test objects runs again.
 
     Raises:
         ConfigError: an unknown method, or a baseline that needs a pre-trained model.
@@ -435,18 +436,17 @@ def crossval(
     for k in tqdm(range(n_folds), desc="folds", disable=not progress):
         train = [sn for sn, f in zip(records, folds, strict=True) if f != k]
         test = [sn for sn, f in zip(records, folds, strict=True) if f == k]
-        fold_file = out / "folds" / f"fold-{k}.json"
-        rows = _load_fold(fold_file, config, early_days, test, methods) if resume else None
-        if rows is None:
-            rows = [
-                row
-                for method in methods
-                for row in _run_fold(method, config, train, test, early_days, progress)
-            ]
-            fold_file.parent.mkdir(exist_ok=True)
-            _save_fold(fold_file, config, early_days, test, methods, rows)
-        elif progress:
-            tqdm.write(f"fold {k}: finished before, read from {fold_file}")
+        rows = []
+        for method in methods:
+            fold_file = out / "folds" / f"fold-{k}-{method}.json"
+            done = _load_fold(fold_file, config, early_days, test, method) if resume else None
+            if done is None:
+                done = list(_run_fold(method, config, train, test, early_days, progress))
+                fold_file.parent.mkdir(exist_ok=True)
+                _save_fold(fold_file, config, early_days, test, method, done)
+            elif progress:
+                tqdm.write(f"fold {k} {method}: finished before, read from {fold_file}")
+            rows.extend(done)
         for name, modality, positions, pred, early, info in rows:
             recs = restrict_modality([test[i] for i in positions], modality)
             m, _ = score_predictions(recs, pred, config.task)
