@@ -560,29 +560,31 @@ class MavenForSupernovaClassification(MavenHeadModel):
         logits = self.classifier(feats)
         loss = None
         if labels is not None:
-            loss = self._loss(logits, labels)  # checks the labels
-            views, rows = self.input_views(feats)
-            if len(rows) > len(feats):  # per_input: every input set of each object
-                labels = torch.as_tensor(labels).to(rows.device)[rows]
-                loss = self._loss(self.classifier(views), labels)
+            views, rows = self.input_views(feats)  # per_input: every input set of each object
+            labels = self._class_indices(labels, len(feats)).to(rows.device)[rows]
+            loss = self._loss(logits if views is feats else self.classifier(views), labels)
         out = MavenClassificationOutput(loss=loss, logits=logits, embeddings=feats)
         return out if return_dict else out.to_tuple()
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _class_indices(self, labels, n: int) -> torch.Tensor:
+        """``labels`` as a checked (n,) LongTensor of class indices (or -100)."""
         if not isinstance(labels, torch.Tensor):
             labels = torch.as_tensor(labels)
-        if labels.shape != logits.shape[:1]:
-            raise MavenError(
-                f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}"
-            )
+        if labels.shape != (n,):
+            raise MavenError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         if labels.is_floating_point():
             raise MavenError("labels must be integer class indices (see encode_labels)")
-        labels = labels.to(logits.device).long()
+        labels = labels.long()
         valid = labels != IGNORE_INDEX
         if bool(((labels[valid] < 0) | (labels[valid] >= self.num_labels)).any()):
             raise MavenError(
                 f"labels must be class indices in 0..{self.num_labels - 1} (or {IGNORE_INDEX})"
             )
+        return labels
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        labels = self._class_indices(labels, logits.shape[0]).to(logits.device)
+        valid = labels != IGNORE_INDEX
         if not bool(valid.any()):
             return logits.sum() * 0.0
         # from the config on each call: a non-persistent buffer is not restored (it would be
@@ -744,14 +746,10 @@ class MavenForRedshift(MavenHeadModel):
         mu, log_sigma, z_mean, z_sigma = self.gaussian(feats)
         loss = None
         if redshift_labels is not None:
-            loss = self._loss(mu, log_sigma, redshift_labels, redshift_labels_mask)
-            views, rows = self.input_views(feats)
-            if len(rows) > len(feats):  # per_input: every input set of each object
-                mu_v, log_sigma_v, _, _ = self.gaussian(views)
-                z = torch.as_tensor(redshift_labels).to(rows.device)[rows]
-                mask = redshift_labels_mask
-                mask = None if mask is None else torch.as_tensor(mask).to(rows.device)[rows]
-                loss = self._loss(mu_v, log_sigma_v, z, mask)
+            z, valid = self._redshift_labels(redshift_labels, redshift_labels_mask, mu)
+            views, rows = self.input_views(feats)  # per_input: every input set of each object
+            scored = (mu, log_sigma) if views is feats else self.gaussian(views)[:2]
+            loss = self._loss(*scored, z[rows], valid[rows])
         out = MavenRedshiftOutput(
             loss=loss,
             redshift_mean=z_mean,
@@ -774,13 +772,9 @@ class MavenForRedshift(MavenHeadModel):
             return mu, log_sigma, z_mean, (1.0 + z_mean) * sigma
         return mu, log_sigma, mu, sigma
 
-    def _loss(
-        self,
-        mu: torch.Tensor,
-        log_sigma: torch.Tensor,
-        z: torch.Tensor,
-        mask: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def _redshift_labels(self, z, mask, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(z, valid)``: the true redshifts on ``mu``'s device and dtype and the bool mask
+        of the rows that have one, checked against ``mu`` (B,)."""
         if not isinstance(z, torch.Tensor):
             z = torch.as_tensor(z)
         if z.shape != mu.shape:
@@ -794,6 +788,17 @@ class MavenForRedshift(MavenHeadModel):
         zv = z[valid]
         if not bool(torch.isfinite(zv).all()) or bool((zv <= -1).any()):
             raise MavenError("redshift_labels must be finite and > -1 (mask unknown ones)")
+        return z, valid
+
+    def _loss(
+        self,
+        mu: torch.Tensor,
+        log_sigma: torch.Tensor,
+        z: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        z, valid = self._redshift_labels(z, mask, mu)
+        zv = z[valid]
         if not bool(valid.any()):
             return mu.sum() * 0.0
         target = torch.log1p(zv) if self.config.redshift_target == "log1p" else zv
