@@ -106,8 +106,10 @@ def test_redshift_head_with_contrastive_stage(pretrained, sims):
         epochs=1,
         contrastive_steps=3,
         batch_size=32,
+        redshift_loss_beta=0.5,
     )
     model, processor, summary = finetune(config, sims, progress=False)
+    assert model.config.redshift_loss_beta == 0.5  # the recipe's beta-NLL reaches the head
     assert summary["calibration"]["redshift_sigma_scale"] == model.config.redshift_sigma_scale
     pred = predict(model, processor, sims[:16])
     assert (pred["redshift_sigma"] > 0).all() and (pred["redshift"] > -1).all()
@@ -513,55 +515,14 @@ def test_crossval_of_a_both_input_recipe_scores_each_input_and_resumes(
         )
 
 
-def test_hiding_an_input_keeps_the_other_and_the_label(sims):
-    from maven.training.finetune import hide_inputs
-
-    both = [sn for sn in sims if sn.lightcurve is not None and sn.spectra][:60]
-    assert len(both) == 60
-    rng = np.random.default_rng(0)
-    assert hide_inputs(both, 0.0, rng) == both
-    shown = hide_inputs(both, 1.0, rng)
-    light_curve_only = [sn for sn in shown if not sn.spectra]
-    spectrum_only = [sn for sn in shown if sn.lightcurve is None]
-    assert len(light_curve_only) + len(spectrum_only) == 60
-    assert 15 < len(light_curve_only) < 45  # either input, equally likely
-    for before, after in zip(both, shown, strict=True):
-        assert (after.id, after.type, after.redshift) == (before.id, before.type, before.redshift)
-    assert both[0].spectra and both[0].lightcurve is not None  # the inputs are not changed
-    half = hide_inputs(both, 0.5, rng)
-    assert 10 < sum(sn.lightcurve is not None and bool(sn.spectra) for sn in half) < 50
-
-
 @pytest.mark.parametrize(
     "settings, match",
     [
-        ({"hide_input_probability": 1.5}, "hide_input_probability"),
-        ({"hide_input_probability": 0.5}, "needs modality: both"),
-        (
-            {"hide_input_probability": 0.5, "modality": "both", "mode": "linear", "model": "."},
-            "mode",
-        ),
+        ({"fusion": "max", "modality": "both"}, "fusion"),
+        ({"fusion": "per_input"}, "modality"),
+        ({"redshift_loss_beta": 0.5}, "task: redshift"),
+        ({"redshift_loss_beta": 2.0, "task": "redshift"}, "redshift_loss_beta"),
     ],
-)
-def test_hiding_inputs_is_refused_where_it_cannot_apply(settings, match):
-    with pytest.raises(ConfigError, match=match):
-        FinetuneConfig(**settings)
-
-
-def test_a_both_input_recipe_that_hides_inputs_trains(sims, tmp_path):
-    config = FinetuneConfig(
-        preset="tiny", modality="both", epochs=1, batch_size=32, hide_input_probability=0.5
-    )
-    model, processor, summary = finetune(config, sims, tmp_path, progress=False)
-    assert summary["config"]["hide_input_probability"] == 0.5
-    light_curve_only = [dataclasses.replace(sn, spectra=[]) for sn in sims[:10]]
-    out = predict(model, processor, light_curve_only)
-    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "settings, match",
-    [({"fusion": "max", "modality": "both"}, "fusion"), ({"fusion": "per_input"}, "modality")],
 )
 def test_a_fusion_is_refused_where_it_cannot_apply(settings, match):
     with pytest.raises(ConfigError, match=match):

@@ -286,6 +286,28 @@ def test_redshift_forward_backward_and_nll(batch):
     torch.testing.assert_close(zo.redshift_mean, zo.mu)
 
 
+def test_beta_nll_weights_each_object_by_its_own_sigma():
+    model = MavenForRedshift(tiny(), redshift_loss_beta=0.5)
+    mu = torch.zeros(3, requires_grad=True)
+    log_sigma = torch.log(torch.tensor([0.01, 0.1, 1.0])).requires_grad_()
+    z = torch.tensor([0.02, 0.3, 0.1])
+    loss = model._loss(mu, log_sigma, z, None)
+    t, sigma = torch.log1p(z), log_sigma.detach().exp()
+    nll = 0.5 * ((t - mu.detach()) / sigma) ** 2 + log_sigma.detach() + 0.9189385
+    torch.testing.assert_close(loss, (sigma * nll).sum() / sigma.sum())
+    loss.backward()
+    # no gradient through the weights: d loss / d mu_i = -w_i (t_i - mu_i) / sigma_i^2 / sum w
+    torch.testing.assert_close(mu.grad, -sigma * t / sigma**2 / sigma.sum())
+    # beta = 1: the mean's gradient is the squared error's, whatever the sigmas
+    mse = MavenForRedshift(tiny(), redshift_loss_beta=1.0)
+    mu.grad = None
+    mse._loss(mu, log_sigma, z, None).backward()
+    torch.testing.assert_close(mu.grad, -t / sigma.pow(2).sum())
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ConfigError, match="redshift_loss_beta"):
+            MavenForRedshift(tiny(), redshift_loss_beta=bad)
+
+
 def test_redshift_head_ignores_redshift_input(batch):
     torch.manual_seed(0)
     model = MavenForRedshift(tiny()).eval()

@@ -120,7 +120,6 @@ def _method_config(config, method: str):
         patience=patience,
         lightcurve_features=False,
         redshift_templates=0,
-        hide_input_probability=0.0,
     )
 
 

@@ -50,6 +50,7 @@ HEAD_DEFAULTS: dict[str, Any] = {
     "use_redshift_input": True,
     "class_weights": None,
     "redshift_target": "log1p",
+    "redshift_loss_beta": 0.0,
     "calibration_temperature": 1.0,
     "logit_bias": None,
     "redshift_sigma_scale": 1.0,
@@ -159,6 +160,9 @@ def _check_head_settings(s: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"{key} must be a bool, got {s[key]!r}")
     if s["redshift_target"] not in ("log1p", "z"):
         raise ConfigError(f"redshift_target must be 'log1p' or 'z', got {s['redshift_target']!r}")
+    b = s["redshift_loss_beta"]
+    if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= 1:
+        raise ConfigError(f"redshift_loss_beta must be in [0, 1], got {b!r}")
     positive = (
         "calibration_temperature",
         "redshift_sigma_scale",

@@ -41,6 +41,11 @@ class_weights          optional per-class loss weights (list of K floats > 0) ag
                        imbalance; see :func:`balanced_class_weights`.
 redshift_target        ``"log1p"`` (default): the Gaussian is on ``log(1 + z)``, so sigma
                        is about ``dz / (1 + z)``; ``"z"``: on ``z`` itself.
+redshift_loss_beta     redshift: beta in [0, 1] of the beta-NLL (Seitzer et al. 2022): each
+                       object's NLL is weighted by its own ``sigma ** (2 beta)`` (no gradient
+                       through the weight; weights normalised to mean 1 over the batch), so
+                       the head cannot stop learning hard objects by widening their sigma;
+                       0 (default): the plain NLL, 1: the mean's gradient is that of MSE.
 calibration_temperature
                        classification: the temperature fitted on validation data after
                        fine-tuning; :func:`maven.models.inference.predict` divides the
@@ -627,7 +632,8 @@ class MavenForRedshift(MavenHeadModel):
     The head predicts ``(mu, log_sigma)`` of ``t = log(1 + z)`` (``redshift_target="log1p"``,
     default) or of ``t = z`` (``"z"``); the loss is the Gaussian NLL
     ``0.5 ((t - mu) / sigma)^2 + log sigma + 0.5 log 2 pi``, with ``log_sigma`` clamped to
-    ``[log 1e-4, log 10]``.
+    ``[log 1e-4, log 10]`` (weighted per object by ``sigma ** (2 beta)`` with
+    ``redshift_loss_beta``).
 
     **The target is ``redshift_labels``, not ``redshift``**: the processor batch's
     ``redshift`` / ``redshift_mask`` are the optional redshift *input token* and are
@@ -802,5 +808,10 @@ class MavenForRedshift(MavenHeadModel):
         if not bool(valid.any()):
             return mu.sum() * 0.0
         target = torch.log1p(zv) if self.config.redshift_target == "log1p" else zv
-        r = (target - mu[valid]) * torch.exp(-log_sigma[valid])
-        return (0.5 * r**2 + log_sigma[valid] + 0.5 * math.log(2 * math.pi)).mean()
+        ls = log_sigma[valid]
+        nll = 0.5 * ((target - mu[valid]) * torch.exp(-ls)) ** 2 + ls + 0.5 * math.log(2 * math.pi)
+        beta = float(self.config.redshift_loss_beta)
+        if not beta:
+            return nll.mean()
+        w = torch.exp(2.0 * beta * ls.detach())
+        return (w * nll).sum() / w.sum()

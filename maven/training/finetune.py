@@ -28,7 +28,6 @@ Both stages step through the accelerate loop of :mod:`maven.training.loop` (the 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import time
 import warnings
@@ -88,10 +87,6 @@ class FinetuneConfig:
             ``head_fusion`` (:mod:`maven.models.modeling_heads`): ``"concat"``, ``"mean"``
             or ``"per_input"`` (one head per input set, each object with both inputs also
             trained given each input alone).
-        hide_input_probability: ``modality="both"``, ``mode="full"``, with ``augment``: the
-            probability that a training object with a light curve and a spectrum is shown
-            with one of them only (either, equally likely) in a head-training step, so that
-            the model also learns to classify from one input (the label stays true).
         val_fraction: share of the training groups used to choose the epoch and calibrate.
         patience: stop after this many epochs without a better validation score.
         processor: processor options (over the pre-trained folder's own), e.g.
@@ -105,6 +100,8 @@ class FinetuneConfig:
             ``class_cap`` an epoch takes a class's real records first and fills the cap with
             simulated ones, and the loss weights follow those per-epoch counts.
         simulated_max: at most this many simulated records (the first ones; None: all).
+        redshift_loss_beta: redshift: the head setting ``redshift_loss_beta`` (the beta-NLL:
+            each object's NLL weighted by its sigma ** (2 beta); 0: the plain NLL).
         redshift_templates: redshift with a spectrum: store at most this many averaged
             rest-frame templates of the training spectra in the head (k-means, each the mean
             of >= ``MIN_MEMBERS`` spectra; :mod:`maven.models.template_redshift`)
@@ -136,13 +133,13 @@ class FinetuneConfig:
     class_cap: int | None = None
     augment: bool = True
     fusion: str = "concat"
-    hide_input_probability: float = 0.0
     val_fraction: float = 0.15
     patience: int = 5
     processor: dict = field(default_factory=dict)
     lightcurve_features: bool = False
     simulated: str | None = None
     simulated_max: int | None = None
+    redshift_loss_beta: float = 0.0
     redshift_templates: int = 0
     redshift_template_window: float = 3.0
     seed: int = 0
@@ -169,21 +166,16 @@ class FinetuneConfig:
         check_number(_CONFIG, "val_fraction", self.val_fraction, above=0, below=0.5)
         check_number(_CONFIG, "warmup_fraction", self.warmup_fraction, minimum=0, below=1)
         check_number(_CONFIG, "head_dropout", self.head_dropout, minimum=0, below=1)
-        check_number(
-            _CONFIG, "hide_input_probability", self.hide_input_probability, minimum=0, maximum=1
-        )
         from maven.models.configuration_maven import HEAD_FUSIONS
 
         if self.fusion not in HEAD_FUSIONS:
             fail(_CONFIG, "fusion", f"one of {', '.join(HEAD_FUSIONS)}", self.fusion)
         if self.fusion != "concat" and self.modality != "both":
             raise ConfigError(f"fusion: {self.fusion} needs modality: both")
-        if self.hide_input_probability and (self.modality != "both" or self.mode != "full"):
-            raise ConfigError(
-                "hide_input_probability needs modality: both and mode: full, got "
-                f"modality={self.modality!r}, mode={self.mode!r}"
-            )
         check_number(_CONFIG, "redshift_template_window", self.redshift_template_window, above=0)
+        check_number(_CONFIG, "redshift_loss_beta", self.redshift_loss_beta, minimum=0, maximum=1)
+        if self.redshift_loss_beta and self.task != "redshift":
+            raise ConfigError(f"redshift_loss_beta needs task: redshift, got {self.task!r}")
         if self.redshift_templates and (self.task != "redshift" or self.modality == "photometry"):
             raise ConfigError(
                 "redshift_templates needs task: redshift with a spectrum (modality spectrum "
@@ -294,6 +286,7 @@ def _build(config: FinetuneConfig, class_weights: list[float] | None):
     options = dict(config.processor)
     if config.task == "redshift":  # time dilation is a redshift cue: no time stretch
         options["aug_max_stretch"] = 0.0
+        settings["redshift_loss_beta"] = config.redshift_loss_beta
     options["lightcurve_features"] = config.lightcurve_features
     if config.task == "classification":
         settings["id2label"] = dict(enumerate(map(str, config.classes)))
@@ -483,21 +476,6 @@ def simulated_records(config: FinetuneConfig) -> list:
     return select_supernovae(out, config)[0]
 
 
-def hide_inputs(records: list, probability: float, rng: np.random.Generator) -> list:
-    """``records`` with, for each one that has a light curve and a spectrum, one of them
-    removed with ``probability`` (either, equally likely); the others unchanged."""
-    out = []
-    for sn in records:
-        if sn.lightcurve is not None and sn.spectra and rng.random() < probability:
-            sn = (
-                dataclasses.replace(sn, spectra=[])
-                if rng.random() < 0.5
-                else dataclasses.replace(sn, lightcurve=None)
-            )
-        out.append(sn)
-    return out
-
-
 def _with_input(model, batch: dict, y: torch.Tensor | None) -> tuple[dict, torch.Tensor | None]:
     """The rows of an augmented batch that still have the head's input (hiding a redshift
     can move a rest-frame spectrum off the grid); ``(batch, None)`` when none is left.
@@ -554,8 +532,6 @@ def _train_epochs(model, processor, train, val, config, accelerator, log) -> dic
             if not frozen:
                 rng = np.random.default_rng([config.seed, 13, epoch, s]) if config.augment else None
                 records = [train[i] for i in idx]
-                if rng is not None and config.hide_input_probability:
-                    records = hide_inputs(records, config.hide_input_probability, rng)
                 batch, y = _with_input(model, processor(records, augment=rng), y)
                 if y is None:
                     continue
