@@ -110,6 +110,10 @@ def test_redshift_head_with_contrastive_stage(pretrained, sims):
     )
     model, processor, summary = finetune(config, sims, progress=False)
     assert model.config.redshift_loss_beta == 0.5  # the recipe's beta-NLL reaches the head
+    from maven.evaluation.model_card import _recipe_specifics
+
+    # the card names this head's settings, not a classifier's redshift input
+    assert _recipe_specifics(summary["config"]) == "fusion `concat`, redshift loss beta 0.5"
     assert summary["calibration"]["redshift_sigma_scale"] == model.config.redshift_sigma_scale
     pred = predict(model, processor, sims[:16])
     assert (pred["redshift_sigma"] > 0).all() and (pred["redshift"] > -1).all()
@@ -218,6 +222,7 @@ def test_crossval_runs_every_method_on_the_same_folds(pretrained, sims, classifi
     n_train = classifier[3]["n_train"]
     assert sum(classifier[3]["train_counts"].values()) == n_train
     assert f"observed supernovae: {n_train} training" in card and "Plus" not in card
+    assert "redshift input True." in card and "redshift loss beta" not in card
 
 
 def test_cli_finetune_then_evaluate(sims, tmp_path):

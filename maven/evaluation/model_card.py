@@ -91,6 +91,19 @@ def _count_parameters(model_dir: Path) -> int | None:
     return total
 
 
+def _recipe_specifics(cfg_ft: dict) -> str:
+    """The recipe keys that only some tasks have: the head's fusion of two inputs, the redshift
+    input of a classifier, the loss weighting of a redshift head."""
+    parts = []
+    if cfg_ft.get("modality") == "both":
+        parts.append(f"fusion `{cfg_ft.get('fusion', 'concat')}`")
+    if cfg_ft.get("task") == "redshift":
+        parts.append(f"redshift loss beta {cfg_ft.get('redshift_loss_beta', 0.0)}")
+    else:
+        parts.append(f"redshift input {cfg_ft['use_redshift_input']}")
+    return ", ".join(parts)
+
+
 def _calibration_text(c: dict) -> str:
     """The calibration fitted on validation data, in words."""
     if "temperature" in c:
@@ -384,7 +397,7 @@ def write_model_card(
         f"{', '.join(f'{k}: {v}' for k, v in ft['dropped'].items()) or 'none'}.",
         f"* Recipe: mode `{cfg_ft['mode']}`, {cfg_ft['epochs']} epochs at most (best: epoch "
         f"{ft['best']['epoch']}), contrastive steps {cfg_ft['contrastive_steps']}, class cap "
-        f"{cfg_ft['class_cap']}, redshift input {cfg_ft['use_redshift_input']}. "
+        f"{cfg_ft['class_cap']}, {_recipe_specifics(cfg_ft)}. "
         f"{_calibration_text(ft['calibration'])} Full recipe in `finetune_summary.json`.",
         f"* Size: {n_params or 'see config.json'} parameters; {ft['wall_time_s'] / 60:.0f} min "
         f"on {ft['device']}.",
