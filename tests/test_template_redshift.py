@@ -180,6 +180,31 @@ def test_crossval_reports_the_network_alone_beside_the_refined_redshift(tmp_path
     assert "maven_network" in (tmp_path / "crossval.md").read_text()
 
 
+def test_crossval_of_a_both_input_redshift_recipe_runs_each_baseline_on_its_input(tmp_path):
+    import dataclasses
+
+    from maven.evaluation.crossval import crossval, paired_differences
+
+    sims = simulate(90, seed=9, config=SimConfig.preset("tiny"))
+    records = [
+        dataclasses.replace(sn, spectra=[]) if k % 3 == 0 else sn for k, sn in enumerate(sims)
+    ]
+    config = FinetuneConfig(preset="tiny", task="redshift", modality="both", epochs=1)
+    methods = ("maven", "features", "xcorr")
+    result = crossval(config, records, tmp_path, n_folds=2, methods=methods, progress=False)
+    n_test = {name: sum(f["n_test"] for f in r["folds"]) for name, r in result["methods"].items()}
+    with_spectrum = sum(1 for sn in records if sn.spectra)
+    assert n_test == {
+        "maven": len(records),
+        "maven_photometry_only": len(records),
+        "maven_spectrum_only": with_spectrum,
+        "features": len(records),
+        "xcorr": with_spectrum,
+    }
+    pairs = {p["method"]: p["against"] for p in paired_differences(result)}
+    assert pairs == {"features": "maven_photometry_only", "xcorr": "maven_spectrum_only"}
+
+
 def test_finetuning_from_a_head_with_templates_refits_them(tmp_path):
     sims = simulate(80, seed=8, config=SimConfig.preset("tiny"))
     config = FinetuneConfig(

@@ -64,15 +64,17 @@ SIMPLE_BASELINES = {
         ("classification", "photometry"),
         ("redshift", "photometry"),
         ("classification", "both"),
+        ("redshift", "both"),
     },
     "features_sim": {
         ("classification", "photometry"),
         ("redshift", "photometry"),
         ("classification", "both"),
+        ("redshift", "both"),
     },
     "spectrum_linear": {("classification", "spectrum"), ("classification", "both")},
     "spectrum_knn": {("classification", "spectrum"), ("classification", "both")},
-    "xcorr": {("redshift", "spectrum")},
+    "xcorr": {("redshift", "spectrum"), ("redshift", "both")},
 }
 #: the row of a redshift method's network alone, where templates refined its estimate
 NETWORK_ONLY = "{}_network"
@@ -151,7 +153,8 @@ def _spectral_predictions(method: str, config, train: list, test: list) -> tuple
     from maven.evaluation import spectral_baselines as sb
     from maven.models import MavenProcessor
 
-    if method == "xcorr":
+    if method == "xcorr":  # the records with a spectrum (a both-input recipe has others)
+        train, test = ([sn for sn in part if sn.spectra] for part in (train, test))
         reg = sb.CrossCorrelationRedshift().fit(train, [sn.redshift for sn in train])
         z = reg.predict(test)
         ok = np.isfinite(z)
