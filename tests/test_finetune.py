@@ -554,6 +554,10 @@ def test_a_per_input_head_trains_on_each_input_set(pretrained, sims, tmp_path, m
     assert summary["config"]["fusion"] == "per_input"
     both = sum(sn.lightcurve is not None and bool(sn.spectra) for sn in sims)
     assert both > 50 and seen and all(n < m <= 3 * n for n, m in seen)  # views were trained
+    # the epoch is chosen on every input set the head serves, equally weighted
+    best = summary["best"]
+    per_view = [best[f"val_macro_f1_{v}"] for v in ("both", "photometry", "spectrum")]
+    assert best["val_macro_f1"] == pytest.approx(np.mean(per_view))
     again, _ = from_pretrained(tmp_path)
     assert again.config.head_fusion == "per_input"
     light_curve_only = [dataclasses.replace(sn, spectra=[]) for sn in sims[:10]]

@@ -377,29 +377,54 @@ def _contrastive(model, processor, pairs: list, config: FinetuneConfig, accelera
 @torch.no_grad()
 def _validation_score(model, processor, val, y_val, task: str, device, x_val=None):
     """(score to maximise, metrics) on the validation records: macro-F1 of the argmax, or
-    minus the Gaussian NLL. ``x_val``: cached embeddings (frozen encoder), run through the
-    head only."""
-    from maven.evaluation import classification_metrics
-    from maven.models.inference import iter_batches
-
+    minus the Gaussian NLL. A ``per_input`` head is scored on every input set it serves
+    (both, light curve alone, spectrum alone: :meth:`input_views`), the score the mean over
+    those, so that the epoch kept is not chosen for the objects with both inputs alone.
+    ``x_val``: cached embeddings (frozen encoder), run through the head only."""
     was_training = model.training
     model.eval()
-    if x_val is not None:
-        outs = [_head_output(model, _head_module(model)(x_val), x_val)]
-    else:
-        outs = [o for _, _, o in iter_batches(model, processor, val, batch_size=128, device=device)]
+    with torch.no_grad():
+        x = _features(model, processor, val, device) if x_val is None else x_val
+        feats, rows = model.input_views(x.to(device))
+        out = _head_output(model, _head_module(model)(feats), feats)
     model.train(was_training)
+    y = y_val.to(rows.device)[rows]
+    views = _view_names(model, feats)
+    names = list(dict.fromkeys(views))
+    key = "macro_f1" if task == "classification" else "nll"
+    metrics, scores = {}, []
+    for view in names:
+        part = _view_score(model, out, y, torch.as_tensor(views == view), task)
+        scores.append(part[key])
+        metrics.update(part if len(names) == 1 else {f"{k}_{view}": v for k, v in part.items()})
+    metrics[key] = float(np.mean(scores))
+    return (metrics[key] if task == "classification" else -metrics[key]), metrics
+
+
+def _view_names(model, feats: torch.Tensor) -> np.ndarray:
+    """The input set of each row of a head's input features: ``"all"`` unless the head is
+    ``per_input``, then ``"both"``, ``"photometry"`` or ``"spectrum"`` by the filled slot."""
+    cfg = model.config
+    if getattr(cfg, "head_fusion", None) != "per_input":
+        return np.full(len(feats), "all")
+    d = cfg.projection_dim
+    filled = [(feats[:, k * d : (k + 1) * d].abs().sum(-1) > 0).cpu().numpy() for k in range(4)]
+    return np.where(filled[0] & filled[1], "both", np.where(filled[2], "photometry", "spectrum"))
+
+
+def _view_score(model, out, y: torch.Tensor, keep: torch.Tensor, task: str) -> dict:
+    """The validation metrics of the rows ``keep`` of one input set."""
+    from maven.evaluation import classification_metrics
+
     if task == "classification":
         names = [model.config.id2label[k] for k in range(model.num_labels)]
-        pred = torch.cat([o.logits for o in outs]).argmax(dim=1).tolist()
+        pred = out.logits[keep].argmax(dim=1).tolist()
         m = classification_metrics(
-            [names[k] for k in y_val.tolist()], [names[k] for k in pred], labels=names
+            [names[k] for k in y[keep].tolist()], [names[k] for k in pred], labels=names
         )
-        return m["macro_f1"], {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
-    mu = torch.cat([o.mu for o in outs])
-    log_sigma = torch.cat([o.log_sigma for o in outs])
-    nll = float(model._loss(mu, log_sigma, y_val.to(mu.device), None))
-    return -nll, {"nll": nll}
+        return {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+    nll = float(model._loss(out.mu[keep], out.log_sigma[keep], y[keep].to(out.mu.device), None))
+    return {"nll": nll}
 
 
 def _features(model, processor, records: list, device) -> torch.Tensor:
