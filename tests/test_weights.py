@@ -13,6 +13,7 @@ from maven.models.loading import from_pretrained
 from maven.simulate import SimConfig, simulate
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "maven-base"
+REDSHIFT = WEIGHTS.parent / "maven-base-redshift"
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +50,23 @@ def test_shipped_model_card_reports_per_class_and_redshift(shipped):
     card = (WEIGHTS / "README.md").read_text()
     for needle in ("library_name: transformers", "Per class", "Per redshift bin", "scratch"):
         assert needle in card, needle
+
+
+def test_shipped_redshift_model_gives_a_redshift_from_each_input():
+    if not (REDSHIFT / "config.json").exists():
+        pytest.skip(f"no shipped weights at {REDSHIFT}")
+    model, processor = from_pretrained(REDSHIFT)
+    assert model.config.head_fusion == "per_input" and model.template_bank() is not None
+    sne = [s for s in simulate(12, seed=4, config=SimConfig.preset("tiny")) if s.spectra]
+    # the redshift is the answer: the records carry none
+    light_curve_only = [s.__class__(s.id, lightcurve=s.lightcurve) for s in sne]
+    spectrum_only = [s.__class__(s.id, spectra=s.spectra) for s in sne]
+    both = [s.__class__(s.id, lightcurve=s.lightcurve, spectra=s.spectra) for s in sne]
+    answers = []
+    for records in (light_curve_only, spectrum_only, both):
+        out = predict(model, processor, records)
+        assert np.isfinite(out["redshift"]).all() and (out["redshift"] > -0.1).all()
+        assert (out["redshift_sigma"] > 0).all()
+        answers.append(out["redshift"])
+    # each input set reaches its own head: the answers differ
+    assert not np.allclose(answers[0], answers[1]) and not np.allclose(answers[0], answers[2])
