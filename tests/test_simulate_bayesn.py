@@ -186,10 +186,11 @@ def test_bank_in_the_library_and_determinism():
     held = [tid for tid in HELDOUT["Ia"] if tid.startswith("bayesn-")]
     assert len(held) == 2 and all(lib.get(t).heldout for t in held)
     assert sorted(np.sign([lib.get(t).meta["theta1"] for t in held])) == [-1.0, 1.0]
-    # the grids are a pure function of (model, index, seed)
+    # the grids are a pure function of (model, index, seed), to rounding: the BLAS may sum in
+    # another order from one process to the next (seen: 24 of 116706 values off by 4e-15)
     m = _model("M20")
     again = B.load_bank_member(g.id, TEMPLATES / bank[0].source, TEMPLATES)
-    np.testing.assert_array_equal(again["flux"], g.flux[: again["flux"].shape[0]])
+    np.testing.assert_allclose(again["flux"], g.flux[: again["flux"].shape[0]], rtol=1e-12, atol=0)
     t1, e1 = B.draw_realisation(m, 5)
     t2, e2 = B.draw_realisation(m, 5)
     assert t1 == t2 and np.array_equal(e1, e2)
