@@ -450,7 +450,7 @@ class MavenHeadModel(MavenPreTrainedModel):
         d = cfg.projection_dim
         both_p, both_s = features[:, :d], features[:, d : 2 * d]
         extra = features[:, 4 * d :]
-        both = (both_p.abs().sum(-1) > 0) & (both_s.abs().sum(-1) > 0)
+        both = self._filled(features, 0) & self._filled(features, 1)
         if not bool(both.any()):
             return features, rows
         pick = rows[both]
@@ -458,6 +458,22 @@ class MavenHeadModel(MavenPreTrainedModel):
         photometry = torch.cat([zero, zero, both_p[pick], zero, extra[pick]], dim=-1)
         spectrum = torch.cat([zero, zero, zero, both_s[pick], torch.zeros_like(extra[pick])], -1)
         return torch.cat([features, photometry, spectrum]), torch.cat([rows, pick, pick])
+
+    def input_sets(self, features: torch.Tensor) -> np.ndarray:
+        """The input set of each row of the head's input ``features`` (B', feature_dim), as
+        :meth:`input_views` lays them out: ``"both"``, ``"photometry"`` or ``"spectrum"`` for a
+        ``per_input`` head, by the slot that is filled; ``"all"`` for other fusions."""
+        cfg = self.config
+        if cfg.head_modality != "both" or cfg.head_fusion != "per_input":
+            return np.full(len(features), "all")
+        both = (self._filled(features, 0) & self._filled(features, 1)).cpu().numpy()
+        photometry = self._filled(features, 2).cpu().numpy()
+        return np.where(both, "both", np.where(photometry, "photometry", "spectrum"))
+
+    def _filled(self, features: torch.Tensor, slot: int) -> torch.Tensor:
+        """(B,) bool: slot ``slot`` (of ``projection_dim`` columns) of ``features`` is not 0."""
+        d = self.config.projection_dim
+        return features[:, slot * d : (slot + 1) * d].abs().sum(-1) > 0
 
 
 # ---------------------------------------------------------------------- classification

@@ -383,13 +383,12 @@ def _validation_score(model, processor, val, y_val, task: str, device, x_val=Non
     ``x_val``: cached embeddings (frozen encoder), run through the head only."""
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        x = _features(model, processor, val, device) if x_val is None else x_val
-        feats, rows = model.input_views(x.to(device))
-        out = _head_output(model, _head_module(model)(feats), feats)
+    x = _features(model, processor, val, device) if x_val is None else x_val
+    feats, rows = model.input_views(x.to(device))
+    out = _head_output(model, _head_module(model)(feats), feats)
     model.train(was_training)
     y = y_val.to(rows.device)[rows]
-    views = _view_names(model, feats)
+    views = model.input_sets(feats)
     names = list(dict.fromkeys(views))
     key = "macro_f1" if task == "classification" else "nll"
     metrics, scores = {}, []
@@ -399,17 +398,6 @@ def _validation_score(model, processor, val, y_val, task: str, device, x_val=Non
         metrics.update(part if len(names) == 1 else {f"{k}_{view}": v for k, v in part.items()})
     metrics[key] = float(np.mean(scores))
     return (metrics[key] if task == "classification" else -metrics[key]), metrics
-
-
-def _view_names(model, feats: torch.Tensor) -> np.ndarray:
-    """The input set of each row of a head's input features: ``"all"`` unless the head is
-    ``per_input``, then ``"both"``, ``"photometry"`` or ``"spectrum"`` by the filled slot."""
-    cfg = model.config
-    if getattr(cfg, "head_fusion", None) != "per_input":
-        return np.full(len(feats), "all")
-    d = cfg.projection_dim
-    filled = [(feats[:, k * d : (k + 1) * d].abs().sum(-1) > 0).cpu().numpy() for k in range(4)]
-    return np.where(filled[0] & filled[1], "both", np.where(filled[2], "photometry", "spectrum"))
 
 
 def _view_score(model, out, y: torch.Tensor, keep: torch.Tensor, task: str) -> dict:
